@@ -1,0 +1,32 @@
+// Builds the Koa application from its dependencies; no globals, so tests can run many at once.
+import Koa from 'koa';
+import type { Config } from './config/index.js';
+import { errorMiddleware } from './http/errors.js';
+import { requestLog } from './http/middleware/request-log.js';
+import { ociRoutes } from './http/oci/routes.js';
+import { HttpError } from './http/errors.js';
+import type { Logger } from './logger.js';
+import type { Registry } from './registry/registry.js';
+
+export interface AppDeps {
+  config: Config;
+  registry: Registry;
+  logger: Logger;
+}
+
+export function createApp({ config, registry, logger }: AppDeps): Koa {
+  const app = new Koa({ proxy: false });
+  app.silent = true; // errors are logged by our middleware, with the request id
+  app.use(requestLog(logger));
+  app.use(errorMiddleware());
+  app.use(
+    ociRoutes(registry, {
+      maxManifestBytes: config.manifests.maxSize,
+      deletesEnabled: config.api.deletes,
+    }),
+  );
+  app.use(async (ctx) => {
+    throw new HttpError(404, 'NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
+  });
+  return app;
+}

@@ -1,0 +1,89 @@
+// The configuration: one typed, validated shape. Every leaf has a YAML path and an environment
+// variable DRREG_<PATH IN UPPER CASE JOINED WITH _> (see env.ts). Defaults run the embedded
+// registry: filesystem storage in ./data, listening on 0.0.0.0:5000.
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? (value === 0 ? 0 : undefined) : parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like "30s", "15m", "24h" or "7d", got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = typeof value === 'number' ? value : parseSize(value);
+  if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes < 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a size in bytes or like "16MiB", got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const listen = z.string().refine((v) => /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/.test(v) && Number(v.split(':').pop()) <= 65535, {
+  message: 'expected host:port, e.g. "0.0.0.0:5000"',
+});
+
+const filesystem = z
+  .object({
+    root: z.string().min(1).default('./data'),
+    fsync: z.boolean().default(true),
+  })
+  .strict();
+
+const s3 = z
+  .object({
+    endpoint: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:9000'),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name').default('dr-registry'),
+    region: z.string().min(1).default('us-east-1'),
+    accessKey: z.string().default(''),
+    secretKey: z.string().default(''),
+    pathStyle: z.boolean().default(true),
+    prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected "" or a key prefix ending in "/"').default(''),
+    partSize: size.refine((v) => v >= 5 * 1024 * 1024 && v <= 5 * 1024 ** 3, 'part size must be 5MiB..5GiB').prefault(16 * 1024 * 1024),
+    concurrency: z.number().int().min(1).max(64).default(4),
+    createBucket: z.boolean().default(true),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: listen.default('0.0.0.0:5000'),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+    storage: z
+      .object({
+        driver: z.enum(['filesystem', 's3']).default('filesystem'),
+        filesystem: filesystem.prefault({}),
+        s3: s3.prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    uploads: z
+      .object({
+        maxAge: duration.prefault('24h'),
+        cleanupInterval: duration.prefault('1h'),
+      })
+      .strict()
+      .prefault({}),
+    manifests: z.object({ maxSize: size.prefault(4 * 1024 * 1024) }).strict().prefault({}),
+    api: z.object({ deletes: z.boolean().default(true) }).strict().prefault({}),
+    cache: z
+      .object({
+        tagTtl: duration.prefault('1s'),
+        blobIndexEntries: z.number().int().min(0).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        idleTimeout: duration.prefault('5m'),
+        headersTimeout: duration.prefault('60s'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;

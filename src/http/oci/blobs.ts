@@ -1,0 +1,63 @@
+// Blob reads (GET/HEAD, with ranges) and deletes: /v2/<name>/blobs/<digest>
+import { HttpError } from '../errors.js';
+import { parseDigest } from '../../registry/digest.js';
+import { RegistryError, blobUnknown } from '../../registry/errors.js';
+import type { ByteRange } from '../../storage/driver.js';
+import { emptyResponse, type Route } from './context.js';
+
+export async function getBlob({ ctx, repo, ref, registry, signal }: Route): Promise<void> {
+  parseDigest(ref);
+  const index = await registry.blobs.statInRepo(repo, ref, { signal });
+  if (!index) throw blobUnknown(ref);
+  ctx.set('Docker-Content-Digest', index.digest);
+  ctx.set('Accept-Ranges', 'bytes');
+  ctx.set('Cache-Control', 'max-age=31536000');
+  ctx.set('ETag', `"${index.digest}"`);
+  ctx.type = 'application/octet-stream';
+  const range = parseRangeHeader(ctx.get('Range'), index.size);
+  if (range === 'unsatisfiable') {
+    ctx.set('Content-Range', `bytes */${index.size}`);
+    throw new HttpError(416, 'RANGE_INVALID', 'requested range not satisfiable', { size: index.size });
+  }
+  if (range) {
+    ctx.status = 206;
+    ctx.set('Content-Range', `bytes ${range.start}-${range.end}/${index.size}`);
+  } else {
+    ctx.status = 200;
+  }
+  const length = range ? range.end - range.start + 1 : index.size;
+  if (ctx.method === 'HEAD') {
+    ctx.length = length;
+    return;
+  }
+  ctx.body = registry.blobs.open(index, range, { signal });
+  ctx.length = length;
+}
+
+export async function deleteBlob({ ctx, repo, ref, registry, options }: Route): Promise<void> {
+  if (!options.deletesEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
+  parseDigest(ref);
+  if (!(await registry.blobs.isLinked(repo, ref))) throw blobUnknown(ref);
+  await registry.blobs.unlink(repo, ref);
+  ctx.set('Docker-Content-Digest', ref);
+  emptyResponse(ctx, 202);
+}
+
+/**
+ * Parses a single "bytes=" range. Returns undefined for no (or an ignorable) Range header, the
+ * inclusive range, or "unsatisfiable".
+ */
+export function parseRangeHeader(header: string, size: number): Required<ByteRange> | undefined | 'unsatisfiable' {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return header.trim().startsWith('bytes=') && !header.includes(',') ? 'unsatisfiable' : undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(size - suffix, 0), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || (m[2] !== '' && Number(m[2]) < start)) return 'unsatisfiable';
+  return { start, end };
+}

@@ -1,0 +1,135 @@
+// Global content-addressed blobs and the per-repository links that make them visible.
+// A blob is its index (size + the upload parts that hold its bytes); committing a blob writes only
+// that small index, whatever the blob's size, and a blob that already exists is never stored twice.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import type { ByteRange, ObjectStore, OpOptions } from '../storage/driver.js';
+import { isNotFound } from '../storage/errors.js';
+import { blobUnknown } from './errors.js';
+import { readJson, writeJson } from './objects.js';
+import * as paths from './paths.js';
+
+export interface BlobPart {
+  key: string;
+  size: number;
+}
+
+export interface BlobIndex {
+  digest: string;
+  size: number;
+  parts: BlobPart[];
+  createdAt: string;
+}
+
+export type CommitOutcome = 'created' | 'deduplicated';
+
+export class Blobs {
+  private readonly indexCache: LRUCache<string, BlobIndex>;
+
+  constructor(
+    private readonly store: ObjectStore,
+    cacheEntries = 10_000,
+  ) {
+    // Blob indexes are immutable until the blob is collected, so they are cached without expiry.
+    this.indexCache = new LRUCache({ max: cacheEntries });
+  }
+
+  async stat(digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
+    const cached = this.indexCache.get(digest);
+    if (cached) return cached;
+    const index = await readJson<BlobIndex>(this.store, paths.blobIndexKey(digest), options);
+    if (index) this.indexCache.set(digest, index);
+    return index;
+  }
+
+  /** Streams the blob (or an inclusive range of it) across its parts. */
+  open(index: BlobIndex, range: ByteRange | undefined, options: OpOptions = {}): Readable {
+    const start = range?.start ?? 0;
+    const end = range?.end ?? index.size - 1;
+    const store = this.store;
+    const forget = () => this.indexCache.delete(index.digest);
+    async function* bytes(): AsyncGenerator<Buffer> {
+      let partStart = 0;
+      for (const part of index.parts) {
+        const partEnd = partStart + part.size - 1;
+        if (part.size > 0 && partEnd >= start && partStart <= end) {
+          const from = Math.max(start, partStart) - partStart;
+          const to = Math.min(end, partEnd) - partStart;
+          let stream: Readable;
+          try {
+            stream = await store.get(part.key, { start: from, end: to }, options);
+          } catch (err) {
+            if (isNotFound(err)) {
+              forget();
+              throw blobUnknown(index.digest);
+            }
+            throw err;
+          }
+          yield* stream;
+        }
+        partStart += part.size;
+        if (partStart > end) break;
+      }
+    }
+    return Readable.from(bytes(), { objectMode: false });
+  }
+
+  /**
+   * Makes uploaded parts the content of `digest`. The caller has verified the digest. When the
+   * blob exists already the parts are deleted instead: deduplication.
+   */
+  async commit(digest: string, size: number, parts: BlobPart[], options?: OpOptions): Promise<CommitOutcome> {
+    const existing = await this.stat(digest, options);
+    if (existing && existing.size === size && (await this.partsPresent(existing))) {
+      await Promise.all(parts.map((p) => this.store.delete(p.key)));
+      return 'deduplicated';
+    }
+    const index: BlobIndex = { digest, size, parts, createdAt: new Date().toISOString() };
+    await writeJson(this.store, paths.blobIndexKey(digest), index, options);
+    this.indexCache.set(digest, index);
+    return 'created';
+  }
+
+  /** Stores small content (a manifest) as a blob, unless it is stored already. */
+  async putBytes(digest: string, bytes: Buffer, options?: OpOptions): Promise<CommitOutcome> {
+    const existing = await this.stat(digest, options);
+    if (existing && (await this.partsPresent(existing))) return 'deduplicated';
+    const key = paths.uploadPartKey(randomUUID(), 0, randomBytes(4).toString('hex'));
+    await this.store.put(key, bytes, { ...options, size: bytes.length });
+    return this.commit(digest, bytes.length, [{ key, size: bytes.length }], options);
+  }
+
+  async isLinked(repo: string, digest: string, options?: OpOptions): Promise<boolean> {
+    return (await this.store.stat(paths.layerLinkKey(repo, digest), options)) !== undefined;
+  }
+
+  /** The blob as seen from a repository: undefined unless linked there and stored. */
+  async statInRepo(repo: string, digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
+    const [linked, index] = await Promise.all([this.isLinked(repo, digest, options), this.stat(digest, options)]);
+    return linked ? index : undefined;
+  }
+
+  async link(repo: string, digest: string, options?: OpOptions): Promise<void> {
+    await writeJson(this.store, paths.layerLinkKey(repo, digest), { linkedAt: new Date().toISOString() }, options);
+  }
+
+  async unlink(repo: string, digest: string, options?: OpOptions): Promise<void> {
+    await this.store.delete(paths.layerLinkKey(repo, digest), options);
+  }
+
+  /** Drops a cached index, e.g. after the collector removed the blob. */
+  forget(digest: string): void {
+    this.indexCache.delete(digest);
+  }
+
+  // A cheap guard against an index whose data was collected underneath it (only the first part
+  // is checked: parts are deleted together).
+  private async partsPresent(index: BlobIndex): Promise<boolean> {
+    const first = index.parts[0];
+    if (!first) return true;
+    const found = (await this.store.stat(first.key)) !== undefined;
+    if (!found) this.indexCache.delete(index.digest);
+    return found;
+  }
+}

@@ -1,0 +1,157 @@
+// Manifests: stored as content-addressed blobs (exact bytes received), linked per repository,
+// optionally tagged, and indexed under their subject for the referrers API.
+import { Buffer } from 'node:buffer';
+import { LRUCache } from 'lru-cache';
+import type { ObjectStore, OpOptions } from '../storage/driver.js';
+import type { Blobs } from './blobs.js';
+import { digestOf, parseDigest } from './digest.js';
+import { RegistryError, digestInvalid, manifestUnknown } from './errors.js';
+import { isForeign, parseManifest, type Descriptor } from './manifest-format.js';
+import type { Reference } from './names.js';
+import { readAll, readJson, writeJson } from './objects.js';
+import * as paths from './paths.js';
+import type { Referrers } from './referrers.js';
+import type { Repositories } from './repositories.js';
+import type { Tags } from './tags.js';
+
+/** What a repository's manifest link records, so HEAD needs no read of the manifest itself. */
+export interface ManifestLink {
+  mediaType: string;
+  size: number;
+  subject?: string;
+  linkedAt: string;
+}
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface ManifestDeps {
+  store: ObjectStore;
+  blobs: Blobs;
+  tags: Tags;
+  referrers: Referrers;
+  repositories: Repositories;
+}
+
+export class Manifests {
+  // Manifest bytes never change for a digest: cache them by digest, bounded by total size.
+  private readonly bytesCache = new LRUCache<string, Buffer>({
+    maxSize: 64 * 1024 * 1024,
+    sizeCalculation: (b) => Math.max(b.length, 1),
+  });
+
+  constructor(private readonly deps: ManifestDeps) {}
+
+  /**
+   * Validates and stores a manifest. Every blob and child manifest it references must already be
+   * in the repository (a missing subject is allowed, as OCI 1.1 requires).
+   */
+  async put(repo: string, reference: Reference, bytes: Buffer, contentType: string | undefined) {
+    const { blobs, store, tags, referrers, repositories } = this.deps;
+    const algorithm = reference.kind === 'digest' ? parseDigest(reference.digest).algorithm : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    if (reference.kind === 'digest' && reference.digest !== digest) {
+      throw digestInvalid('manifest digest does not match the reference', { expected: reference.digest, computed: digest });
+    }
+    const parsed = parseManifest(bytes, contentType);
+    await this.assertReferencesPresent(repo, parsed.blobs, parsed.manifests);
+
+    await blobs.putBytes(digest, bytes);
+    this.bytesCache.set(digest, bytes);
+    const link: ManifestLink = { mediaType: parsed.mediaType, size: bytes.length, linkedAt: new Date().toISOString() };
+    if (parsed.subject) link.subject = parsed.subject.digest;
+    await writeJson(store, paths.manifestLinkKey(repo, digest), link);
+    if (parsed.subject) {
+      const self: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
+      if (parsed.artifactType) self.artifactType = parsed.artifactType;
+      if (parsed.annotations) self.annotations = parsed.annotations;
+      await referrers.add(repo, parsed.subject.digest, self);
+    }
+    if (reference.kind === 'tag') await tags.set(repo, reference.tag, digest);
+    await repositories.ensure(repo);
+    return { digest, subject: parsed.subject?.digest, mediaType: parsed.mediaType };
+  }
+
+  /** Resolves a reference to a manifest the repository holds, without reading its bytes. */
+  async stat(repo: string, reference: Reference, options?: OpOptions): Promise<StoredManifest> {
+    const digest = await this.resolve(repo, reference, options);
+    const link = await readJson<ManifestLink>(this.deps.store, paths.manifestLinkKey(repo, digest), options);
+    if (!link) throw manifestUnknown(reference.kind === 'tag' ? reference.tag : reference.digest);
+    return { digest, mediaType: link.mediaType, size: link.size };
+  }
+
+  async get(repo: string, reference: Reference, options?: OpOptions): Promise<StoredManifest & { bytes: Buffer }> {
+    const found = await this.stat(repo, reference, options);
+    return { ...found, bytes: await this.bytes(found.digest, options) };
+  }
+
+  /**
+   * By digest: removes the manifest from the repository, with every tag pointing at it.
+   * By tag: removes only the tag (OCI 1.1). Tag history (recovery points) stays for retention.
+   */
+  async delete(repo: string, reference: Reference): Promise<void> {
+    const { store, tags, referrers } = this.deps;
+    if (reference.kind === 'tag') {
+      if (!(await tags.delete(repo, reference.tag))) throw manifestUnknown(reference.tag);
+      return;
+    }
+    const key = paths.manifestLinkKey(repo, reference.digest);
+    const link = await readJson<ManifestLink>(store, key);
+    if (!link) throw manifestUnknown(reference.digest);
+    for (const t of await tags.list(repo)) {
+      if (t.digest === reference.digest) await tags.delete(repo, t.tag);
+    }
+    if (link.subject) await referrers.remove(repo, link.subject, reference.digest);
+    await store.delete(key);
+  }
+
+  async has(repo: string, digest: string, options?: OpOptions): Promise<boolean> {
+    return (await this.deps.store.stat(paths.manifestLinkKey(repo, digest), options)) !== undefined;
+  }
+
+  private async resolve(repo: string, reference: Reference, options?: OpOptions): Promise<string> {
+    if (reference.kind === 'digest') return reference.digest;
+    const pointer = await this.deps.tags.current(repo, reference.tag, options);
+    if (!pointer) throw manifestUnknown(reference.tag);
+    return pointer.digest;
+  }
+
+  private async bytes(digest: string, options?: OpOptions): Promise<Buffer> {
+    const cached = this.bytesCache.get(digest);
+    if (cached) return cached;
+    const index = await this.deps.blobs.stat(digest, options);
+    if (!index) throw manifestUnknown(digest);
+    const bytes = await readAll(this.deps.blobs.open(index, undefined, options));
+    this.bytesCache.set(digest, bytes);
+    return bytes;
+  }
+
+  private async assertReferencesPresent(repo: string, blobRefs: Descriptor[], manifestRefs: Descriptor[]) {
+    const { blobs } = this.deps;
+    const missing: string[] = [];
+    await Promise.all([
+      ...blobRefs.map(async (d) => {
+        if (isForeign(d)) return;
+        const index = await blobs.statInRepo(repo, d.digest);
+        if (!index) missing.push(d.digest);
+        else if (index.size !== d.size) {
+          throw new RegistryError('MANIFEST_INVALID', 'manifest invalid', {
+            reason: `descriptor size ${d.size} does not match blob size ${index.size}`,
+            digest: d.digest,
+          });
+        }
+      }),
+      ...manifestRefs.map(async (d) => {
+        if (!(await this.has(repo, d.digest))) missing.push(d.digest);
+      }),
+    ]);
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'manifest references a manifest or blob unknown to registry', {
+        digests: missing.sort(),
+      });
+    }
+  }
+}

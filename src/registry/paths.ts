@@ -1,0 +1,116 @@
+// The one module that builds storage keys. Nobody else concatenates keys.
+//
+//   blobs/<alg>/<hex[0:2]>/<hex>/index                 blob index: {size, parts:[{key,size}], createdAt}
+//   data/<upload-id>/<n>-<nonce>                       bytes of one upload part, written once, never moved
+//   uploads/<upload-id>/state                          upload session: repo, offset, parts, startedAt
+//   catalog/<name>/_repo                               marks that repository <name> exists
+//   repositories/<name>/_layers/<alg>/<hex>            repository may read blob <alg>:<hex>
+//   repositories/<name>/_manifests/<alg>/<hex>         repository holds manifest (link: mediaType, ...)
+//   repositories/<name>/_tags/current/<tag>            {digest, pushedAt}
+//   repositories/<name>/_tags/history/<tag>/<ms>-<alg>-<hex>   every digest the tag pointed to
+//   repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>   descriptor of a referrer
+//
+// Repository path components match [a-z0-9]+(sep[a-z0-9]+)*, so they never start with "_": the
+// underscore-prefixed directories cannot collide with a nested repository name (same trick as
+// CNCF Distribution). Every key ends in a leaf that cannot also be a directory, so the filesystem
+// driver never meets a file where it needs a folder.
+import { parseDigest } from './digest.js';
+
+export const BLOBS_PREFIX = 'blobs/';
+export const DATA_PREFIX = 'data/';
+export const UPLOADS_PREFIX = 'uploads/';
+export const CATALOG_PREFIX = 'catalog/';
+export const REPOSITORIES_PREFIX = 'repositories/';
+
+function split(digest: string): { algorithm: string; hex: string } {
+  return parseDigest(digest);
+}
+
+export function blobIndexKey(digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${BLOBS_PREFIX}${algorithm}/${hex.slice(0, 2)}/${hex}/index`;
+}
+
+/** Inverse of blobIndexKey for listings; undefined for keys that are not blob indexes. */
+export function digestFromBlobIndexKey(key: string): string | undefined {
+  const m = /^blobs\/(sha256|sha512)\/[0-9a-f]{2}\/([0-9a-f]+)\/index$/.exec(key);
+  return m ? `${m[1]}:${m[2]}` : undefined;
+}
+
+export function uploadDataPrefix(uploadId: string): string {
+  return `${DATA_PREFIX}${uploadId}/`;
+}
+
+/** A part key carries a nonce so two writers racing on one upload never overwrite each other. */
+export function uploadPartKey(uploadId: string, partNumber: number, nonce: string): string {
+  return `${uploadDataPrefix(uploadId)}${String(partNumber).padStart(6, '0')}-${nonce}`;
+}
+
+export function uploadStateKey(uploadId: string): string {
+  return `${UPLOADS_PREFIX}${uploadId}/state`;
+}
+
+export function uploadIdFromStateKey(key: string): string | undefined {
+  const m = /^uploads\/([^/]+)\/state$/.exec(key);
+  return m?.[1];
+}
+
+export function catalogKey(repo: string): string {
+  return `${CATALOG_PREFIX}${repo}/_repo`;
+}
+
+export function repoFromCatalogKey(key: string): string | undefined {
+  if (!key.startsWith(CATALOG_PREFIX) || !key.endsWith('/_repo')) return undefined;
+  return key.slice(CATALOG_PREFIX.length, -'/_repo'.length);
+}
+
+export function repositoryPrefix(repo: string): string {
+  return `${REPOSITORIES_PREFIX}${repo}/`;
+}
+
+export function layerLinkKey(repo: string, digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${repositoryPrefix(repo)}_layers/${algorithm}/${hex}`;
+}
+
+export function manifestLinksPrefix(repo: string): string {
+  return `${repositoryPrefix(repo)}_manifests/`;
+}
+
+export function manifestLinkKey(repo: string, digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${manifestLinksPrefix(repo)}${algorithm}/${hex}`;
+}
+
+export function digestFromLinkKey(key: string): string | undefined {
+  const m = /\/(sha256|sha512)\/([0-9a-f]+)$/.exec(key);
+  return m ? `${m[1]}:${m[2]}` : undefined;
+}
+
+export function currentTagsPrefix(repo: string): string {
+  return `${repositoryPrefix(repo)}_tags/current/`;
+}
+
+export function currentTagKey(repo: string, tag: string): string {
+  return `${currentTagsPrefix(repo)}${tag}`;
+}
+
+export function tagHistoryPrefix(repo: string, tag: string): string {
+  return `${repositoryPrefix(repo)}_tags/history/${tag}/`;
+}
+
+/** Zero-padded milliseconds keep history keys in push order under a byte-order listing. */
+export function tagHistoryKey(repo: string, tag: string, pushedAtMs: number, digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${tagHistoryPrefix(repo, tag)}${String(pushedAtMs).padStart(15, '0')}-${algorithm}-${hex}`;
+}
+
+export function referrersPrefix(repo: string, subject: string): string {
+  const { algorithm, hex } = split(subject);
+  return `${repositoryPrefix(repo)}_referrers/${algorithm}/${hex}/`;
+}
+
+export function referrerKey(repo: string, subject: string, referrer: string): string {
+  const { algorithm, hex } = split(referrer);
+  return `${referrersPrefix(repo, subject)}${algorithm}-${hex}`;
+}

@@ -1,0 +1,58 @@
+// The registry domain assembled over one object store. No HTTP here, and no knowledge of which
+// driver sits underneath.
+import type { ObjectStore } from '../storage/driver.js';
+import { Blobs } from './blobs.js';
+import { Manifests } from './manifests.js';
+import { Referrers } from './referrers.js';
+import { Repositories } from './repositories.js';
+import { Tags } from './tags.js';
+import { Uploads } from './uploads.js';
+
+export interface RegistryOptions {
+  maxManifestBytes: number;
+  tagCacheTtlMs: number;
+  blobIndexCacheEntries: number;
+}
+
+export class Registry {
+  readonly blobs: Blobs;
+  readonly repositories: Repositories;
+  readonly tags: Tags;
+  readonly referrers: Referrers;
+  readonly manifests: Manifests;
+  readonly uploads: Uploads;
+
+  constructor(
+    readonly store: ObjectStore,
+    readonly options: RegistryOptions,
+  ) {
+    this.blobs = new Blobs(store, options.blobIndexCacheEntries);
+    this.repositories = new Repositories(store);
+    this.tags = new Tags(store, options.tagCacheTtlMs);
+    this.referrers = new Referrers(store);
+    this.manifests = new Manifests({
+      store,
+      blobs: this.blobs,
+      tags: this.tags,
+      referrers: this.referrers,
+      repositories: this.repositories,
+    });
+    this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest));
+  }
+
+  /** Makes a stored blob readable in a repository (after upload, mount or dedup). */
+  async linkBlob(repo: string, digest: string): Promise<void> {
+    await this.blobs.link(repo, digest);
+    await this.repositories.ensure(repo);
+  }
+
+  /**
+   * Cross-repository mount: links the blob into `repo` when it is readable in `from`.
+   * Returns false when it is not, and the client must upload it.
+   */
+  async mount(repo: string, from: string, digest: string): Promise<boolean> {
+    if (!(await this.blobs.statInRepo(from, digest))) return false;
+    await this.linkBlob(repo, digest);
+    return true;
+  }
+}

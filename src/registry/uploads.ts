@@ -1,0 +1,181 @@
+// Upload sessions. Bytes stream straight into `data/<id>/<n>` parts while their digest is computed;
+// the session's durable state lives in the store, so the next request may land on any replica.
+// The running hash is kept in the process that received the previous chunk; any other process
+// rebuilds it by re-reading the parts.
+import { randomBytes, randomUUID, type Hash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import type { ObjectStore, OpOptions } from '../storage/driver.js';
+import type { BlobIndex, BlobPart, Blobs } from './blobs.js';
+import { newHash, parseDigest, type DigestAlgorithm } from './digest.js';
+import { RegistryError, digestInvalid, uploadUnknown } from './errors.js';
+import { readJson, writeJson } from './objects.js';
+import * as paths from './paths.js';
+
+export interface UploadState {
+  id: string;
+  repo: string;
+  offset: number;
+  parts: BlobPart[];
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface AppendOptions extends OpOptions {
+  /** Inclusive byte range the client says this chunk covers (Content-Range). */
+  range?: { start: number; end: number };
+  /** Content-Length of the chunk, when the client sent one. */
+  length?: number;
+}
+
+interface RunningHash {
+  offset: number;
+  hash: Hash;
+}
+
+const UPLOAD_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export class Uploads {
+  private readonly hashes = new LRUCache<string, RunningHash>({ max: 1000 });
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly blobs: Blobs,
+    /** Called when a committed blob becomes readable in a repository. */
+    private readonly linkBlob: (repo: string, digest: string) => Promise<void>,
+  ) {}
+
+  async start(repo: string, options?: OpOptions): Promise<UploadState> {
+    const now = new Date().toISOString();
+    const state: UploadState = { id: randomUUID(), repo, offset: 0, parts: [], startedAt: now, updatedAt: now };
+    await writeJson(this.store, paths.uploadStateKey(state.id), state, options);
+    this.hashes.set(state.id, { offset: 0, hash: newHash('sha256') });
+    return state;
+  }
+
+  async get(repo: string, id: string, options?: OpOptions): Promise<UploadState> {
+    if (!UPLOAD_ID_RE.test(id)) throw uploadUnknown(id);
+    const state = await readJson<UploadState>(this.store, paths.uploadStateKey(id), options);
+    if (!state || state.repo !== repo) throw uploadUnknown(id);
+    return state;
+  }
+
+  /** Streams one chunk into a new part and records it in the session. */
+  async append(repo: string, id: string, body: Readable, options: AppendOptions = {}): Promise<UploadState> {
+    const state = await this.get(repo, id, options);
+    const { range, length } = options;
+    if (range) {
+      if (range.start !== state.offset || range.end < range.start) {
+        body.resume();
+        throw new RegistryError('RANGE_INVALID', 'invalid content range', {
+          expectedStart: state.offset,
+          start: range.start,
+          end: range.end,
+        });
+      }
+      if (length !== undefined && length !== range.end - range.start + 1) {
+        body.resume();
+        throw new RegistryError('RANGE_INVALID', 'content range does not match content length', { range, length });
+      }
+    }
+    const expected = range ? range.end - range.start + 1 : length;
+    const running = (await this.runningHash(state, 'sha256')).copy();
+    const key = paths.uploadPartKey(id, state.parts.length, randomBytes(4).toString('hex'));
+    const written = await this.store.put(key, hashing(body, running), { signal: options.signal, size: expected });
+    if (expected !== undefined && written !== expected) {
+      await this.store.delete(key);
+      throw new RegistryError('SIZE_INVALID', 'chunk length does not match the declared size', {
+        declared: expected,
+        received: written,
+      });
+    }
+    if (written === 0) {
+      await this.store.delete(key);
+      return state;
+    }
+    const next: UploadState = {
+      ...state,
+      offset: state.offset + written,
+      parts: [...state.parts, { key, size: written }],
+      updatedAt: new Date().toISOString(),
+    };
+    await writeJson(this.store, paths.uploadStateKey(id), next, options);
+    this.hashes.set(id, { offset: next.offset, hash: running });
+    return next;
+  }
+
+  /**
+   * Finishes a session: verifies the digest over everything received, commits the blob (or drops
+   * the parts when it already exists) and links it into the repository. A wrong digest cancels the
+   * session, so nothing of it stays behind.
+   */
+  async complete(repo: string, id: string, digest: string, options: OpOptions = {}): Promise<BlobIndex> {
+    const { algorithm } = parseDigest(digest);
+    const state = await this.get(repo, id, options);
+    const actual = `${algorithm}:${(await this.runningHash(state, algorithm)).copy().digest('hex')}`;
+    if (actual !== digest) {
+      await this.cancel(repo, id);
+      throw digestInvalid('digest mismatch', { expected: digest, computed: actual });
+    }
+    await this.blobs.commit(digest, state.offset, state.parts, options);
+    await this.linkBlob(repo, digest);
+    await this.store.delete(paths.uploadStateKey(id));
+    this.hashes.delete(id);
+    const index = await this.blobs.stat(digest);
+    if (!index) throw new Error(`blob ${digest} vanished right after commit`);
+    return index;
+  }
+
+  async cancel(repo: string, id: string): Promise<void> {
+    await this.get(repo, id);
+    await this.removeSession(id);
+  }
+
+  /** Deletes sessions untouched for longer than maxAgeMs, with their parts. Returns how many. */
+  async expire(maxAgeMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    for await (const obj of this.store.list(paths.UPLOADS_PREFIX)) {
+      const id = paths.uploadIdFromStateKey(obj.key);
+      if (!id) continue;
+      const state = await readJson<UploadState>(this.store, obj.key);
+      if (!state || now - Date.parse(state.updatedAt) <= maxAgeMs) continue;
+      await this.removeSession(id);
+      removed++;
+    }
+    return removed;
+  }
+
+  private async removeSession(id: string): Promise<void> {
+    // List the data prefix rather than trusting the state: a racing writer may have added a part.
+    const keys: string[] = [];
+    for await (const obj of this.store.list(paths.uploadDataPrefix(id))) keys.push(obj.key);
+    await Promise.all(keys.map((k) => this.store.delete(k)));
+    await this.store.delete(paths.uploadStateKey(id));
+    this.hashes.delete(id);
+  }
+
+  /** The hash of everything received so far: cached, or rebuilt from the stored parts. */
+  private async runningHash(state: UploadState, algorithm: DigestAlgorithm): Promise<Hash> {
+    const cached = algorithm === 'sha256' ? this.hashes.get(state.id) : undefined;
+    if (cached && cached.offset === state.offset) return cached.hash;
+    const hash = newHash(algorithm);
+    for (const part of state.parts) {
+      for await (const chunk of await this.store.get(part.key)) hash.update(chunk as Buffer);
+    }
+    if (algorithm === 'sha256') this.hashes.set(state.id, { offset: state.offset, hash });
+    return hash;
+  }
+}
+
+/** Passes the body through unchanged while feeding the hash; body errors propagate. */
+function hashing(body: Readable, hash: Hash): Readable {
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  pipeline(body, tap, () => {});
+  return tap;
+}

@@ -1,0 +1,82 @@
+// Starts and stops one registry process: store check, HTTP server with deliberate timeouts, and
+// the janitor that expires abandoned uploads.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.js';
+import type { Config } from './config/index.js';
+import type { Logger } from './logger.js';
+import { Registry } from './registry/registry.js';
+import type { ObjectStore } from './storage/driver.js';
+import { createStore } from './storage/index.js';
+
+export interface RunningRegistry {
+  url: string;
+  port: number;
+  registry: Registry;
+  store: ObjectStore;
+  server: http.Server;
+  close(): Promise<void>;
+}
+
+export async function startRegistry(config: Config, logger: Logger, givenStore?: ObjectStore): Promise<RunningRegistry> {
+  const store = givenStore ?? (await createStore(config.storage));
+  await store.check();
+  const registry = new Registry(store, {
+    maxManifestBytes: config.manifests.maxSize,
+    tagCacheTtlMs: config.cache.tagTtl,
+    blobIndexCacheEntries: config.cache.blobIndexEntries,
+  });
+  const app = createApp({ config, registry, logger });
+  const server = http.createServer(app.callback());
+  // Node ends any request after requestTimeout (300 s by default): a multi-GB push on a slow link
+  // would die. Bound idle sockets and slow headers instead.
+  server.requestTimeout = 0;
+  server.headersTimeout = config.http.headersTimeout;
+  server.timeout = config.http.idleTimeout;
+  server.keepAliveTimeout = 65_000;
+
+  const { host, port } = splitListen(config.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`;
+
+  const log = logger.child({ module: 'janitor' });
+  const janitor = setInterval(() => {
+    registry.uploads
+      .expire(config.uploads.maxAge)
+      .then((removed) => removed > 0 && log.info({ removed }, 'expired uploads removed'))
+      .catch((err) => log.warn({ err }, 'upload expiry failed'));
+  }, Math.max(config.uploads.cleanupInterval, 1000));
+  janitor.unref();
+
+  logger.info({ url, listen: config.listen, storage: store.description }, 'registry listening');
+  return {
+    url,
+    port: address.port,
+    registry,
+    store,
+    server,
+    async close() {
+      clearInterval(janitor);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 5000).unref();
+      });
+      await store.close?.();
+    },
+  };
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  return { host: host || '0.0.0.0', port: Number(listen.slice(i + 1)) };
+}

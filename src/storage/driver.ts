@@ -1,0 +1,62 @@
+// The object-store contract every storage driver implements (filesystem, s3) and every
+// decorator keeps (encrypted, cached). Everything the registry persists is an object under a key;
+// there is no other state, so any number of registry processes can share one store.
+import type { Readable } from 'node:stream';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  modified: Date;
+}
+
+/** Inclusive byte range, as HTTP writes it; `end` omitted means "to the last byte". */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface OpOptions {
+  /** Aborts the operation (and any partial write) when the client goes away. */
+  signal?: AbortSignal;
+}
+
+export interface PutOptions extends OpOptions {
+  /** Known length of a streamed body; lets drivers avoid buffering. */
+  size?: number;
+}
+
+export interface ListOptions extends OpOptions {
+  /** Only keys strictly greater than this one (full key, not relative to the prefix). */
+  startAfter?: string;
+}
+
+export interface ObjectReader {
+  /** Streams an object, or the inclusive range of it. Throws ObjectNotFoundError. */
+  get(key: string, range?: ByteRange, options?: OpOptions): Promise<Readable>;
+  /** Size and modification time, or undefined when the object does not exist. */
+  stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined>;
+}
+
+export interface ObjectWriter {
+  /**
+   * Writes a whole object atomically: readers see the old object (or none) until the new one is
+   * complete. A failed or aborted put leaves nothing behind. Returns the bytes written.
+   */
+  put(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<number>;
+  /** Deletes an object; deleting a missing object is not an error. */
+  delete(key: string, options?: OpOptions): Promise<void>;
+}
+
+export interface ObjectLister {
+  /** Every object whose key starts with `prefix`, in ascending byte order of the key. */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
+}
+
+export interface ObjectStore extends ObjectReader, ObjectWriter, ObjectLister {
+  /** Human-readable description for logs, e.g. "filesystem:/var/lib/dr-registry". */
+  readonly description: string;
+  /** Checks the store is reachable and usable (start-up and readiness). */
+  check(options?: OpOptions): Promise<void>;
+  /** Releases sockets and timers. */
+  close?(): Promise<void>;
+}

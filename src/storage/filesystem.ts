@@ -1,0 +1,210 @@
+// The embedded default driver: one file per object under a root directory.
+// Writes go to a temp file under <root>/.tmp and are renamed into place, so a reader never sees a
+// partial object and an aborted write leaves only a temp file that start-up sweeps away.
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
+
+export interface FilesystemOptions {
+  root: string;
+  /** fsync each object (and its directory) before it becomes visible: durable across power loss. */
+  fsync: boolean;
+}
+
+const TMP_DIR = '.tmp';
+
+export class FilesystemStore implements ObjectStore {
+  readonly description: string;
+  private readonly root: string;
+  private readonly tmp: string;
+
+  constructor(private readonly options: FilesystemOptions) {
+    this.root = path.resolve(options.root);
+    this.tmp = path.join(this.root, TMP_DIR);
+    this.description = `filesystem:${this.root}`;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await fs.mkdir(this.tmp, { recursive: true });
+      // Temp files older than an hour belong to writes that died with their process.
+      const cutoff = Date.now() - 3600_000;
+      for (const name of await fs.readdir(this.tmp)) {
+        const file = path.join(this.tmp, name);
+        const st = await fs.stat(file).catch(() => undefined);
+        if (st && st.mtimeMs < cutoff) await fs.rm(file, { force: true });
+      }
+      const probe = path.join(this.tmp, `probe-${randomBytes(6).toString('hex')}`);
+      await fs.writeFile(probe, 'ok');
+      await fs.rm(probe);
+    } catch (err) {
+      throw new StorageUnavailableError(`filesystem root ${this.root} is not writable: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<number> {
+    const target = this.pathOf(key);
+    await fs.mkdir(this.tmp, { recursive: true });
+    const tmpFile = path.join(this.tmp, `${randomBytes(12).toString('hex')}`);
+    let written = 0;
+    try {
+      const source = body instanceof Uint8Array ? Readable.from([body]) : body;
+      const out = createWriteStream(tmpFile, { flags: 'wx' });
+      const counter = async function* (chunks: AsyncIterable<Buffer | Uint8Array>) {
+        for await (const chunk of chunks) {
+          written += chunk.length;
+          yield chunk;
+        }
+      };
+      await pipeline(source, counter, out, { signal: options.signal });
+      if (this.options.fsync) await fsyncFile(tmpFile);
+      await this.renameIntoPlace(tmpFile, target);
+      if (this.options.fsync) await fsyncFile(path.dirname(target));
+      return written;
+    } catch (err) {
+      await fs.rm(tmpFile, { force: true });
+      throw wrap(err, key);
+    }
+  }
+
+  async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
+    const file = this.pathOf(key);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(file, 'r');
+    } catch (err) {
+      throw wrap(err, key);
+    }
+    const stream = handle.createReadStream({
+      start: range?.start,
+      end: range?.end,
+      signal: options.signal,
+    });
+    return stream;
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const st = await fs.stat(this.pathOf(key));
+      if (!st.isFile()) return undefined;
+      return { key, size: st.size, modified: st.mtime };
+    } catch (err) {
+      const e = wrap(err, key);
+      if (e instanceof ObjectNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.pathOf(key);
+    try {
+      await fs.rm(file, { force: true });
+    } catch (err) {
+      throw wrap(err, key);
+    }
+    await this.pruneEmptyParents(path.dirname(file));
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    // Walk only the deepest directory that contains every key with this prefix.
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = slash >= 0 ? prefix.slice(0, slash + 1) : '';
+    const dir = dirKey ? this.pathOf(dirKey.slice(0, -1)) : this.root;
+    yield* this.walk(dir, dirKey, prefix, options);
+  }
+
+  private async *walk(dir: string, dirKey: string, prefix: string, options: ListOptions): AsyncIterable<ObjectInfo> {
+    options.signal?.throwIfAborted();
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw wrap(err, dirKey);
+    }
+    // Sort as the keys sort: a directory "a" holds keys "a/...", which sort after "a-b".
+    const items = entries
+      .filter((e) => !(dirKey === '' && e.name === TMP_DIR))
+      .map((e) => ({ entry: e, sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
+      .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    const after = options.startAfter;
+    for (const { entry, sortKey } of items) {
+      const key = dirKey + sortKey;
+      if (entry.isDirectory()) {
+        // Skip directories that cannot hold a key matching the prefix or after startAfter.
+        if (!key.startsWith(prefix) && !prefix.startsWith(key)) continue;
+        if (after !== undefined && !after.startsWith(key) && key < after) continue;
+        yield* this.walk(path.join(dir, entry.name), key, prefix, options);
+      } else if (entry.isFile()) {
+        if (!key.startsWith(prefix)) continue;
+        if (after !== undefined && key <= after) continue;
+        const st = await fs.stat(path.join(dir, entry.name)).catch(() => undefined);
+        if (st) yield { key, size: st.size, modified: st.mtime };
+      }
+    }
+  }
+
+  /** Maps a key to a path, refusing anything that could leave the root. */
+  private pathOf(key: string): string {
+    if (
+      key === '' ||
+      key.startsWith('/') ||
+      key.includes('\\') ||
+      key.includes('\0') ||
+      key.split('/').some((part) => part === '' || part === '.' || part === '..' || part === TMP_DIR)
+    ) {
+      throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
+    }
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private async renameIntoPlace(tmpFile: string, target: string): Promise<void> {
+    // A concurrent delete may remove the (empty) parent between mkdir and rename: retry.
+    for (let attempt = 0; ; attempt++) {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      try {
+        await fs.rename(tmpFile, target);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  private async pruneEmptyParents(dir: string): Promise<void> {
+    while (dir.startsWith(this.root + path.sep) && dir !== this.root) {
+      try {
+        await fs.rmdir(dir);
+      } catch {
+        return; // not empty (or already gone): stop climbing
+      }
+      dir = path.dirname(dir);
+    }
+  }
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function wrap(err: unknown, key: string): Error {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return new ObjectNotFoundError(key);
+  if (code === 'ABORT_ERR' || (err as Error)?.name === 'AbortError') return err as Error;
+  if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EMFILE' || code === 'EIO') {
+    return new StorageUnavailableError(`filesystem: ${(err as Error).message}`, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
