@@ -36,8 +36,8 @@ async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
   const config = loadConfig({ file: values.config });
   const logger = createLogger(config.log.level);
-  const running = await startRegistry(config, logger);
-  await new Promise<void>((resolve) => {
+  // Listen for signals before starting, so a stop during start-up is not lost.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       resolve();
@@ -45,6 +45,8 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  const running = await startRegistry(config, logger);
+  await stopped;
   await running.close();
   return 0;
 }

@@ -1,0 +1,71 @@
+// The command line as operators run it: a real child process.
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const MAIN = path.resolve(__dirname, '../src/main.ts');
+
+function run(args: string[], env: Record<string, string>, untilOutput?: RegExp) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    let signalled = false;
+    child.stdout.on('data', (c) => {
+      stdout += c;
+      if (!signalled && untilOutput?.test(stdout)) {
+        signalled = true; // a second SIGTERM would force-quit, as a double Ctrl-C should
+        child.kill('SIGTERM');
+      }
+    });
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('dr-registry CLI', () => {
+  it('refuses to start on a bad setting and names the key and its variable', async () => {
+    const result = await run(['serve'], { DRREG_STORAGE_DRIVER: 'tape' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/storage\.driver \(from DRREG_STORAGE_DRIVER\)/);
+  });
+
+  it('refuses to start when the storage root cannot be written', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'drreg-cli-'));
+    const file = path.join(dir, 'a-file');
+    await writeFile(file, 'not a directory');
+    const result = await run(['serve'], { DRREG_LISTEN: '127.0.0.1:0', DRREG_STORAGE_FILESYSTEM_ROOT: `${file}/root` });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`filesystem root ${file}/root is not writable`);
+  });
+
+  it('serves, logs JSON, and shuts down cleanly on SIGTERM', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'drreg-cli-'));
+    const result = await run(['serve'], { DRREG_LISTEN: '127.0.0.1:0', DRREG_STORAGE_FILESYSTEM_ROOT: root }, /registry listening/);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; url?: string });
+    expect(lines[0]).toMatchObject({ msg: 'registry listening' });
+    expect(lines[0]!.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(result.code).toBe(0);
+  });
+
+  it('lists every setting with its environment variable', async () => {
+    const result = await run(['settings'], {});
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^storage\.filesystem\.root\tDRREG_STORAGE_FILESYSTEM_ROOT\t"\.\/data"$/m);
+  });
+
+  it('prints usage for an unknown command', async () => {
+    const result = await run(['frobnicate'], {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown command: frobnicate/);
+  });
+});
