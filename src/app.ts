@@ -23,6 +23,7 @@ export function createApp({ config, registry, logger }: AppDeps): Koa {
     ociRoutes(registry, {
       maxManifestBytes: config.manifests.maxSize,
       deletesEnabled: config.api.deletes,
+      linkExistingOnHead: config.dedup.linkExistingOnHead,
     }),
   );
   app.use(async (ctx) => {

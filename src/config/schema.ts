@@ -69,6 +69,14 @@ export const configSchema = z
       .prefault({}),
     manifests: z.object({ maxSize: size.prefault(4 * 1024 * 1024) }).strict().prefault({}),
     api: z.object({ deletes: z.boolean().default(true) }).strict().prefault({}),
+    dedup: z
+      .object({
+        // Off by default: answering a HEAD with a blob the repository never had reveals that the
+        // registry holds it. See docs/dedup.md.
+        linkExistingOnHead: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     cache: z
       .object({
         tagTtl: duration.prefault('1s'),

@@ -47,6 +47,23 @@ export class Registry {
   }
 
   /**
+   * Links a blob the registry already holds into `repo` when the caller may read it somewhere
+   * else (`mayRead` decides, per repository holding it), so a client pushing an image whose layers
+   * another system pushed need not send them again. Returns the blob when linked.
+   */
+  async linkExisting(repo: string, digest: string, mayRead: (holder: string) => Promise<boolean>) {
+    const index = await this.blobs.stat(digest);
+    if (!index) return undefined;
+    for (const holder of await this.repositories.list()) {
+      if (holder !== repo && (await this.blobs.isLinked(holder, digest)) && (await mayRead(holder))) {
+        await this.linkBlob(repo, digest);
+        return index;
+      }
+    }
+    return undefined;
+  }
+
+  /**
    * Cross-repository mount: links the blob into `repo` when it is readable in `from`.
    * Returns false when it is not, and the client must upload it.
    */

@@ -5,6 +5,8 @@ import type { Registry } from '../../registry/registry.js';
 export interface OciOptions {
   maxManifestBytes: number;
   deletesEnabled: boolean;
+  /** HEAD of a blob held by another repository links it here (docs/dedup.md). */
+  linkExistingOnHead: boolean;
 }
 
 export interface Route {
