@@ -1,11 +1,19 @@
 // The command line as operators run it: a real child process.
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const MAIN = path.resolve(__dirname, '../src/main.ts');
+const dirs: string[] = [];
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'drreg-cli-'));
+  dirs.push(dir);
+  return dir;
+}
 
 function run(args: string[], env: Record<string, string>, untilOutput?: RegExp) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -40,7 +48,7 @@ describe('dr-registry CLI', () => {
   });
 
   it('refuses to start when the storage root cannot be written', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'drreg-cli-'));
+    const dir = await tempDir();
     const file = path.join(dir, 'a-file');
     await writeFile(file, 'not a directory');
     const result = await run(['serve'], { DRREG_LISTEN: '127.0.0.1:0', DRREG_STORAGE_FILESYSTEM_ROOT: `${file}/root` });
@@ -49,7 +57,7 @@ describe('dr-registry CLI', () => {
   });
 
   it('serves, logs JSON, and shuts down cleanly on SIGTERM', async () => {
-    const root = await mkdtemp(path.join(tmpdir(), 'drreg-cli-'));
+    const root = await tempDir();
     const result = await run(['serve'], { DRREG_LISTEN: '127.0.0.1:0', DRREG_STORAGE_FILESYSTEM_ROOT: root }, /registry listening/);
     const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; url?: string });
     expect(lines[0]).toMatchObject({ msg: 'registry listening' });

@@ -1,11 +1,15 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, envName, loadConfig, settings } from '../../src/config/index.js';
+
+const dirs: string[] = [];
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
 async function yamlFile(text: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'drreg-config-'));
+  dirs.push(dir);
   const file = path.join(dir, 'config.yml');
   await writeFile(file, text);
   return file;
