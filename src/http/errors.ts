@@ -70,14 +70,16 @@ export function describeError(err: unknown, requestId: string): ErrorBody & { un
 }
 
 export function writeError(ctx: Context, body: ErrorBody): void {
-  ctx.status = body.status;
-  if (body.status === 503) ctx.set('Retry-After', '5');
   if (ctx.method === 'HEAD') {
-    ctx.body = null;
+    ctx.body = null; // Koa turns a null body into 204: set the status after it
     ctx.remove('Content-Type');
+    ctx.status = body.status;
     ctx.length = 0;
-    return;
+  } else {
+    ctx.status = body.status;
   }
+  if (body.status === 503) ctx.set('Retry-After', '5');
+  if (ctx.method === 'HEAD') return;
   const entry: Record<string, unknown> = { code: body.code, message: body.message };
   if (body.detail !== undefined) entry.detail = body.detail;
   ctx.body = { errors: [entry] };
