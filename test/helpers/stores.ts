@@ -1,10 +1,14 @@
 // The stores integration tests run on: the embedded filesystem and S3 on real Swift. Each factory
 // gives a fresh, empty store and a cleanup that removes everything.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Client } from 'minio';
 import type { ObjectStore } from '../../src/storage/driver.js';
 import { FilesystemStore } from '../../src/storage/filesystem.js';
+import { S3Store, type S3Options } from '../../src/storage/s3.js';
+import { SWIFT_CREDENTIALS, SWIFT_ENDPOINT } from '../services/swift.js';
 
 export interface StoreFactory {
   name: string;
@@ -21,6 +25,52 @@ export function filesystemFactory(): StoreFactory {
   };
 }
 
+/** Settings for an S3 store on the test Swift, in a bucket of its own. */
+export function swiftOptions(bucket = `drreg-${Date.now()}-${randomBytes(3).toString('hex')}`): S3Options {
+  return {
+    endpoint: SWIFT_ENDPOINT,
+    bucket,
+    region: SWIFT_CREDENTIALS.region,
+    accessKey: SWIFT_CREDENTIALS.accessKey,
+    secretKey: SWIFT_CREDENTIALS.secretKey,
+    pathStyle: true,
+    prefix: '',
+    partSize: 5 * 1024 * 1024,
+    concurrency: 4,
+    createBucket: true,
+  };
+}
+
+/** Empties a test bucket and removes it. */
+export async function removeBucket(options: S3Options): Promise<void> {
+  const url = new URL(options.endpoint);
+  const client = new Client({
+    endPoint: url.hostname,
+    port: Number(url.port),
+    useSSL: false,
+    accessKey: options.accessKey,
+    secretKey: options.secretKey,
+    region: options.region,
+    pathStyle: true,
+  });
+  const names: string[] = [];
+  for await (const obj of client.listObjectsV2(options.bucket, '', true)) if (obj.name) names.push(obj.name);
+  for (let i = 0; i < names.length; i += 500) await client.removeObjects(options.bucket, names.slice(i, i + 500));
+  await client.removeBucket(options.bucket);
+}
+
+export function s3Factory(): StoreFactory {
+  return {
+    name: 's3 on Swift',
+    async make() {
+      const options = swiftOptions();
+      const store = new S3Store(options);
+      await store.check();
+      return { store, cleanup: () => removeBucket(options) };
+    },
+  };
+}
+
 export function storeFactories(): StoreFactory[] {
-  return [filesystemFactory()];
+  return [filesystemFactory(), s3Factory()];
 }

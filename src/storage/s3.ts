@@ -1,0 +1,246 @@
+// S3-compatible object storage (AWS S3, MinIO, Ceph RGW, OpenStack Swift's S3 API) through the
+// minio client. Writes stream with bounded memory: the body is cut into parts of `partSize`, at
+// most `concurrency` of them in flight, and an object is invisible until its upload completes.
+// (minio's own putObject buffers a ~550 MB part when the size is unknown, so multipart is driven
+// here with its low-level calls.)
+import { Buffer } from 'node:buffer';
+import type { Readable } from 'node:stream';
+import { Client } from 'minio';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
+
+export interface S3Options {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKey: string;
+  secretKey: string;
+  pathStyle: boolean;
+  /** Key prefix inside the bucket: "" or ending in "/". */
+  prefix: string;
+  partSize: number;
+  concurrency: number;
+  createBucket: boolean;
+}
+
+const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'NoSuchBucket',
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+]);
+
+export class S3Store implements ObjectStore {
+  readonly description: string;
+  private readonly client: Client;
+
+  constructor(private readonly options: S3Options) {
+    const url = new URL(options.endpoint);
+    const useSSL = url.protocol === 'https:';
+    this.client = new Client({
+      endPoint: url.hostname,
+      port: url.port ? Number(url.port) : useSSL ? 443 : 80,
+      useSSL,
+      accessKey: options.accessKey,
+      secretKey: options.secretKey,
+      region: options.region,
+      pathStyle: options.pathStyle,
+    });
+    this.description = `s3:${url.origin}/${options.bucket}/${options.prefix}`;
+  }
+
+  async check(): Promise<void> {
+    const where = `${this.options.endpoint} bucket ${this.options.bucket}`;
+    try {
+      if (!(await this.client.bucketExists(this.options.bucket))) {
+        if (!this.options.createBucket) throw new Error('bucket does not exist (storage.s3.createBucket is false)');
+        await this.client.makeBucket(this.options.bucket, this.options.region);
+      }
+      const probe = `${this.options.prefix}_probe/${process.pid}-${Date.now()}`;
+      await this.client.putObject(this.options.bucket, probe, Buffer.from('ok'));
+      await this.client.removeObject(this.options.bucket, probe);
+    } catch (err) {
+      const reason = (err as { code?: string }).code ?? (err as Error).message;
+      throw new StorageUnavailableError(`s3 store ${where} is not usable: ${reason}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<number> {
+    const name = this.name(key);
+    try {
+      if (body instanceof Uint8Array) {
+        await this.client.putObject(this.options.bucket, name, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+        return body.byteLength;
+      }
+      return await this.putStream(name, body, options);
+    } catch (err) {
+      if (!(body instanceof Uint8Array)) body.destroy();
+      throw this.wrap(err, key);
+    }
+  }
+
+  async get(key: string, range?: ByteRange, _options: OpOptions = {}): Promise<Readable> {
+    try {
+      if (!range) return await this.client.getObject(this.options.bucket, this.name(key));
+      const length = range.end === undefined ? 0 : range.end - range.start + 1;
+      return await this.client.getPartialObject(this.options.bucket, this.name(key), range.start, length);
+    } catch (err) {
+      throw this.wrap(err, key);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const st = await this.client.statObject(this.options.bucket, this.name(key));
+      return { key, size: st.size, modified: st.lastModified };
+    } catch (err) {
+      const wrapped = this.wrap(err, key);
+      if (wrapped instanceof ObjectNotFoundError) return undefined;
+      throw wrapped;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.removeObject(this.options.bucket, this.name(key));
+    } catch (err) {
+      const wrapped = this.wrap(err, key);
+      if (!(wrapped instanceof ObjectNotFoundError)) throw wrapped;
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    const fullPrefix = this.name(prefix);
+    const startAfter = options.startAfter === undefined ? '' : this.name(options.startAfter);
+    let token = '';
+    do {
+      options.signal?.throwIfAborted();
+      let page: Awaited<ReturnType<Client['listObjectsV2Query']>>;
+      try {
+        page = await this.client.listObjectsV2Query(this.options.bucket, fullPrefix, token, '', 1000, token ? '' : startAfter);
+      } catch (err) {
+        throw this.wrap(err, prefix);
+      }
+      for (const obj of page.objects) {
+        if (!obj.name) continue;
+        yield { key: obj.name.slice(this.options.prefix.length), size: obj.size, modified: obj.lastModified };
+      }
+      token = page.isTruncated ? page.nextContinuationToken : '';
+    } while (token);
+  }
+
+  /**
+   * Streams a body into one object. A body that fits in one part is a single PUT; a larger one is
+   * a multipart upload, aborted on any failure so nothing partial remains.
+   */
+  private async putStream(name: string, body: Readable, options: PutOptions): Promise<number> {
+    const { bucket, partSize, concurrency } = this.options;
+    const signal = options.signal;
+    const parts = cutParts(body, partSize, signal);
+    const first = await parts.next();
+    const firstPart = first.done ? Buffer.alloc(0) : first.value;
+    const second = first.done ? first : await parts.next();
+    if (second.done) {
+      await this.client.putObject(bucket, name, firstPart);
+      return firstPart.length;
+    }
+
+    const uploadId = await this.client.initiateNewMultipartUpload(bucket, name, {});
+    const etags: Array<{ part: number; etag: string }> = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    let total = 0;
+    let partNumber = 0;
+    const upload = (payload: Buffer) => {
+      const part = ++partNumber;
+      total += payload.length;
+      const task = this.client
+        .uploadPart({ bucketName: bucket, objectName: name, uploadID: uploadId, partNumber: part, headers: {} }, payload)
+        .then((res) => void etags.push({ part, etag: res.etag }))
+        .catch((err: unknown) => void (failure ??= err))
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    };
+    try {
+      upload(firstPart);
+      upload(second.value);
+      for await (const payload of parts) {
+        // Back-pressure: read no further while `concurrency` parts are on their way.
+        while (inFlight.size >= concurrency && failure === undefined) await Promise.race(inFlight);
+        if (failure !== undefined) throw failure;
+        upload(payload);
+      }
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure;
+      signal?.throwIfAborted();
+      etags.sort((a, b) => a.part - b.part);
+      await this.client.completeMultipartUpload(bucket, name, uploadId, etags);
+      return total;
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      await this.client.abortMultipartUpload(bucket, name, uploadId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private name(key: string): string {
+    return this.options.prefix + key;
+  }
+
+  private wrap(err: unknown, key: string): Error {
+    const code = (err as { code?: string })?.code;
+    if (code && NOT_FOUND.has(code)) return new ObjectNotFoundError(key);
+    const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+    if ((code && UNAVAILABLE_CODES.has(code)) || (status !== undefined && status >= 500)) {
+      return new StorageUnavailableError(`s3 ${this.options.endpoint}: ${code ?? status}: ${(err as Error).message}`, { cause: err });
+    }
+    if ((err as Error)?.name === 'AbortError') return err as Error;
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  async close(): Promise<void> {
+    // The minio client keeps no resources that need releasing.
+  }
+}
+
+/** Cuts a stream into Buffers of exactly `size` bytes (the last one shorter). */
+async function* cutParts(body: Readable, size: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const onAbort = () => body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const chunk of body) {
+      let buf = chunk as Buffer;
+      while (pendingBytes + buf.length >= size) {
+        const take = size - pendingBytes;
+        pending.push(buf.subarray(0, take));
+        yield Buffer.concat(pending, size);
+        buf = buf.subarray(take);
+        pending = [];
+        pendingBytes = 0;
+      }
+      if (buf.length > 0) {
+        pending.push(buf);
+        pendingBytes += buf.length;
+      }
+    }
+    signal?.throwIfAborted();
+    if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
