@@ -1,6 +1,10 @@
 // The object-store contract every storage driver implements (filesystem, s3) and every
 // decorator keeps (encrypted, cached). Everything the registry persists is an object under a key;
 // there is no other state, so any number of registry processes can share one store.
+//
+// Keys are "/"-separated, without empty, "." or ".." segments, and no key is also the "folder" of
+// another ("a" and "a/b" never both exist), so a filesystem can hold them as files.
+// src/registry/paths.ts guarantees this.
 import type { Readable } from 'node:stream';
 
 export interface ObjectInfo {

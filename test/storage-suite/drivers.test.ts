@@ -1,0 +1,6 @@
+// Every driver runs the one contract suite. Adding a driver (or a decorator stack) is one line.
+import { filesystemFactory, s3Factory } from '../helpers/stores.js';
+import { defineStorageSuite } from './suite.js';
+
+defineStorageSuite(filesystemFactory());
+defineStorageSuite(s3Factory());
