@@ -16,8 +16,15 @@ export interface TestRegistry extends RunningRegistry {
   stop(): Promise<void>;
 }
 
+export interface RequestLine {
+  method: string;
+  path: string;
+  status: number;
+  bytesIn: number;
+}
+
 export async function startTestRegistry(
-  options: { env?: Record<string, string>; store?: ObjectStore; root?: string } = {},
+  options: { env?: Record<string, string>; store?: ObjectStore; root?: string; requests?: RequestLine[] } = {},
 ): Promise<TestRegistry> {
   const root = options.root ?? (await mkdtemp(path.join(tmpdir(), 'drreg-test-')));
   const config = loadConfig({
@@ -29,7 +36,17 @@ export async function startTestRegistry(
       ...options.env,
     },
   });
-  const running = await startRegistry(config, createLogger(config.log.level), options.store);
+  // When the test wants to see the requests, keep the per-request log lines in memory.
+  const requests = options.requests;
+  const logger = requests
+    ? createLogger('info', {
+        write(line: string) {
+          const entry = JSON.parse(line) as RequestLine & { msg: string };
+          if (entry.msg === 'request') requests.push(entry);
+        },
+      })
+    : createLogger(config.log.level);
+  const running = await startRegistry(config, logger, options.store);
   return {
     ...running,
     hostPort: `127.0.0.1:${running.port}`,

@@ -1,0 +1,35 @@
+// The real clients, run as users run them: skopeo (no daemon) and the docker CLI against the
+// private daemon. Each skopeo call site gets a private cache so earlier runs cannot make it
+// skip or mount blobs.
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+async function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  try {
+    return await run(cmd, args, { env, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${e.message}\n${e.stderr ?? ''}`);
+  }
+}
+
+/** A skopeo with its own blob-info cache, like a fresh host. */
+export async function freshSkopeo(): Promise<(args: string[]) => Promise<RunResult>> {
+  const home = await mkdtemp(path.join(tmpdir(), 'drreg-skopeo-'));
+  const env = { ...process.env, _CONTAINERS_ROOTLESS_UID: '0', XDG_DATA_HOME: home, HOME: home, TMPDIR: tmpdir() };
+  return (args) => exec('skopeo', args, env);
+}
+
+export function docker(host: string) {
+  return (args: string[]) => exec('docker', args, { ...process.env, DOCKER_HOST: host });
+}
