@@ -74,7 +74,7 @@ describe.each(backends)('real clients on $name', (backend) => {
 
   /** Loads an OCI layout into the daemon under `name` (skopeo's docker-daemon transport). */
   async function loadIntoDocker(layout: string, tag: string, name: string) {
-    const skopeo = await freshSkopeo();
+    const skopeo = await freshSkopeo(work);
     await skopeo(['copy', '--dest-daemon-host', dockerHost, `oci:${layout}:${tag}`, `docker-daemon:${name}`]);
   }
 
@@ -117,7 +117,7 @@ describe.each(backends)('real clients on $name', (backend) => {
     ]);
     const src = path.join(work, 'multi');
     await writeLayout(src, 'v1', { index, images: [amd64, arm64] });
-    const skopeo = await freshSkopeo();
+    const skopeo = await freshSkopeo(work);
     const remote = `docker://${registry.hostPort}/dr/multi:v1`;
     await skopeo(['copy', '--all', '--dest-tls-verify=false', `oci:${src}:v1`, remote]);
     const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', remote])).stdout;

@@ -23,10 +23,15 @@ async function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promis
   }
 }
 
-/** A skopeo with its own blob-info cache, like a fresh host. */
-export async function freshSkopeo(): Promise<(args: string[]) => Promise<RunResult>> {
-  const home = await mkdtemp(path.join(tmpdir(), 'drreg-skopeo-'));
-  const env = { ...process.env, _CONTAINERS_ROOTLESS_UID: '0', XDG_DATA_HOME: home, HOME: home, TMPDIR: tmpdir() };
+/**
+ * A skopeo with its own blob-info cache, like a fresh host, kept under `parent` (the test's work
+ * dir, which the test removes). As root, skopeo uses the machine-wide cache in
+ * /var/lib/containers/cache, which makes it mount blobs it saw in earlier runs; a non-zero
+ * _CONTAINERS_ROOTLESS_UID moves the cache under XDG_DATA_HOME.
+ */
+export async function freshSkopeo(parent: string): Promise<(args: string[]) => Promise<RunResult>> {
+  const home = await mkdtemp(path.join(parent, 'skopeo-'));
+  const env = { ...process.env, _CONTAINERS_ROOTLESS_UID: '1000', XDG_DATA_HOME: home, XDG_RUNTIME_DIR: home, HOME: home, TMPDIR: tmpdir() };
   return (args) => exec('skopeo', args, env);
 }
 

@@ -1,0 +1,62 @@
+// The DR scenario of docs/dedup.md: system B, another host with an empty client cache, pushes an
+// image whose base system A pushed to another repository. With dedup.linkExistingOnHead the base
+// is not sent again; without it, it is sent but still stored once.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRegistry, type RequestLine, type TestRegistry } from '../helpers/registry.js';
+import { freshSkopeo } from './clients.js';
+import { buildImage, writeLayout, type LayerSpec } from './images.js';
+
+const MiB = 1024 * 1024;
+const BASE: LayerSpec[] = [{ seed: 'dedup-base', size: 4 * MiB }];
+const baseSize = (image: ReturnType<typeof buildImage>) => image.layers[0]!.bytes.length;
+
+describe.each([
+  { linkExistingOnHead: true, sendsBase: false },
+  { linkExistingOnHead: false, sendsBase: true },
+])('second host, dedup.linkExistingOnHead=$linkExistingOnHead', ({ linkExistingOnHead, sendsBase }) => {
+  let registry: TestRegistry;
+  let work: string;
+  const requests: RequestLine[] = [];
+
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'drreg-dedup-'));
+    registry = await startTestRegistry({ env: { DRREG_DEDUP_LINKEXISTINGONHEAD: String(linkExistingOnHead) }, requests });
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it(`B ${sendsBase ? 'sends' : 'does not send'} the shared base, and the store holds it once`, async () => {
+    const a = buildImage([...BASE, { seed: 'dedup-a', size: 100_000 }]);
+    const b = buildImage([...BASE, { seed: 'dedup-b', size: 100_000 }]);
+    await writeLayout(path.join(work, 'a'), 'v1', { image: a });
+    await writeLayout(path.join(work, 'b'), 'v1', { image: b });
+
+    const hostA = await freshSkopeo(work);
+    await hostA(['copy', '--dest-tls-verify=false', `oci:${path.join(work, 'a')}:v1`, `docker://${registry.hostPort}/site/system-a:latest`]);
+    const before = requests.length;
+    const hostB = await freshSkopeo(work); // another machine: no cache that could suggest a mount
+    await hostB(['copy', '--dest-tls-verify=false', `oci:${path.join(work, 'b')}:v1`, `docker://${registry.hostPort}/site/system-b:latest`]);
+
+    const sent = requests.slice(before).filter((r) => r.path.includes('/blobs/uploads/')).reduce((n, r) => n + r.bytesIn, 0);
+    // bytesIn counts socket bytes from the request's start, so it may miss the first buffered chunk.
+    if (sendsBase) expect(sent).toBeGreaterThan(0.95 * baseSize(b));
+    else expect(sent).toBeLessThan(baseSize(b) / 10);
+
+    // Either way the base is stored once: the parts under data/ add up to the distinct blobs.
+    let stored = 0;
+    for await (const obj of registry.store.list('data/')) stored += obj.size;
+    const distinct = new Map([a, b].flatMap((img) => [img.manifest, img.config, ...img.layers]).map((x) => [x.digest, x.bytes.length]));
+    expect(stored).toBe([...distinct.values()].reduce((n, s) => n + s, 0));
+
+    // And B pulls back complete from its own repository.
+    const out = path.join(work, 'b-back');
+    await hostB(['copy', '--src-tls-verify=false', `docker://${registry.hostPort}/site/system-b:latest`, `oci:${out}:v1`]);
+    const head = await fetch(`${registry.url}/v2/site/system-b/blobs/${b.layers[0]!.digest}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+  }, 300_000);
+});
