@@ -3,12 +3,17 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, settings } from './config/index.js';
 import { createLogger } from './logger.js';
-import { startRegistry } from './server.js';
+import { Registry } from './registry/registry.js';
+import { storageUsage } from './registry/usage.js';
+import { registryOptions, startRegistry } from './server.js';
+import { createStore } from './storage/index.js';
 
 const USAGE = `usage: dr-registry <command> [options]
 
 commands:
   serve [--config FILE]   run the registry (config file, then DRREG_* environment overrides)
+  stats [--config FILE] [--json]
+                          logical bytes per repository against bytes stored (dedup)
   settings                list every setting with its environment variable and default
 `;
 
@@ -17,6 +22,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'stats':
+      return stats(rest);
     case 'settings':
       for (const s of settings()) console.log(`${s.path.join('.')}\t${s.env}\t${JSON.stringify(s.default)}`);
       return 0;
@@ -48,6 +55,27 @@ async function serve(args: string[]): Promise<number> {
   const running = await startRegistry(config, logger);
   await stopped;
   await running.close();
+  return 0;
+}
+
+async function stats(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } });
+  const config = loadConfig({ file: values.config });
+  const store = await createStore(config.storage);
+  await store.check();
+  const usage = await storageUsage(new Registry(store, registryOptions(config)));
+  await store.close?.();
+  if (values.json) {
+    console.log(JSON.stringify(usage, null, 2));
+    return 0;
+  }
+  const mib = (n: number) => (n / 1024 / 1024).toFixed(1).padStart(12);
+  console.log(`${'repository'.padEnd(40)} ${'logical MiB'.padStart(12)} ${'blobs'.padStart(7)} ${'manifests'.padStart(9)}`);
+  for (const r of usage.repositories) {
+    console.log(`${r.name.padEnd(40)} ${mib(r.logicalBytes)} ${String(r.blobs).padStart(7)} ${String(r.manifests).padStart(9)}`);
+  }
+  const ratio = usage.uniqueBytes > 0 ? usage.logicalBytes / usage.uniqueBytes : 1;
+  console.log(`logical ${mib(usage.logicalBytes).trim()} MiB, distinct blobs ${mib(usage.uniqueBytes).trim()} MiB, stored ${mib(usage.storedBytes).trim()} MiB, dedup ratio ${ratio.toFixed(2)}`);
   return 0;
 }
 

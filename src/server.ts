@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
-import { Registry } from './registry/registry.js';
+import { Registry, type RegistryOptions } from './registry/registry.js';
 import type { ObjectStore } from './storage/driver.js';
 import { createStore } from './storage/index.js';
 
@@ -21,11 +21,7 @@ export interface RunningRegistry {
 export async function startRegistry(config: Config, logger: Logger, givenStore?: ObjectStore): Promise<RunningRegistry> {
   const store = givenStore ?? (await createStore(config.storage));
   await store.check();
-  const registry = new Registry(store, {
-    maxManifestBytes: config.manifests.maxSize,
-    tagCacheTtlMs: config.cache.tagTtl,
-    blobIndexCacheEntries: config.cache.blobIndexEntries,
-  });
+  const registry = new Registry(store, registryOptions(config));
   const app = createApp({ config, registry, logger });
   const server = http.createServer(app.callback());
   // Node ends any request after requestTimeout (300 s by default): a multi-GB push on a slow link
@@ -72,6 +68,14 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
       });
       await store.close?.();
     },
+  };
+}
+
+export function registryOptions(config: Config): RegistryOptions {
+  return {
+    maxManifestBytes: config.manifests.maxSize,
+    tagCacheTtlMs: config.cache.tagTtl,
+    blobIndexCacheEntries: config.cache.blobIndexEntries,
   };
 }
 

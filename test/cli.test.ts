@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startTestRegistry } from './helpers/registry.js';
 
 const MAIN = path.resolve(__dirname, '../src/main.ts');
 const dirs: string[] = [];
@@ -63,6 +65,20 @@ describe('dr-registry CLI', () => {
     expect(lines[0]).toMatchObject({ msg: 'registry listening' });
     expect(lines[0]!.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(result.code).toBe(0);
+  });
+
+  it('reports storage usage as JSON', async () => {
+    const root = await tempDir();
+    const registry = await startTestRegistry({ root });
+    const blob = Buffer.from('shared layer');
+    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    for (const repo of ['a', 'b']) await fetch(`${registry.url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob });
+    await registry.stop();
+    const result = await run(['stats', '--json'], { DRREG_STORAGE_FILESYSTEM_ROOT: root });
+    expect(result.code).toBe(0);
+    const usage = JSON.parse(result.stdout) as { logicalBytes: number; uniqueBytes: number };
+    expect(usage.logicalBytes).toBe(2 * blob.length);
+    expect(usage.uniqueBytes).toBe(blob.length);
   });
 
   it('lists every setting with its environment variable', async () => {
