@@ -149,11 +149,17 @@ export async function pushBlob(base: string, repo: string, size: number, seed: s
   if (put.statusCode !== 201) throw new Error(`PUT: ${put.statusCode} ${putText}`);
 }
 
-/** Pulls a blob and returns its digest. */
+/** Pulls a blob as clients do (following a redirect to the object store) and returns its digest. */
 export async function pullBlob(base: string, repo: string, digest: string): Promise<string> {
-  const res = await request(`${base}/v2/${repo}/blobs/${digest}`, 'GET');
-  if (res.statusCode !== 200) throw new Error(`GET blob: ${res.statusCode} ${await drain(res)}`);
-  return digestOfStream(res);
+  let url = `${base}/v2/${repo}/blobs/${digest}`;
+  for (let hops = 0; hops < 3; hops++) {
+    const res = await request(url, 'GET');
+    if (res.statusCode === 200) return digestOfStream(res);
+    await drain(res);
+    if (res.statusCode !== 307 && res.statusCode !== 302) throw new Error(`GET blob: ${res.statusCode}`);
+    url = new URL(res.headers.location!, url).toString();
+  }
+  throw new Error('GET blob: too many redirects');
 }
 
 export async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {

@@ -71,6 +71,15 @@ export function defineStorageSuite(factory: StoreFactory): void {
       expect(await text(store, key, { start: 0, end: 9 })).toBe('0123456789');
     });
 
+    it('reads a large range intact (drivers may fetch it in parallel windows)', async () => {
+      const key = `${root}large-range`;
+      const { stream, bytes } = chunked(20 * 1024 * 1024 + 11);
+      await store.put(key, stream);
+      const got = await readAll(await store.get(key, { start: 1001, end: bytes.length - 1002 }));
+      expect(got.equals(bytes.subarray(1001, bytes.length - 1001))).toBe(true);
+      await expect(store.get(`${root}large-range-missing`, { start: 0, end: 20 * 1024 * 1024 })).rejects.toBeInstanceOf(ObjectNotFoundError);
+    });
+
     it('reports missing objects: get throws ObjectNotFoundError, stat is undefined, delete is quiet', async () => {
       const key = `${root}missing/never`;
       await expect(store.get(key)).rejects.toBeInstanceOf(ObjectNotFoundError);
