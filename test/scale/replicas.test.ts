@@ -1,26 +1,52 @@
-// Stateless replicas: two registry servers on one store behave as one registry. Each server has
-// its own caches and running hashes, as separate processes would.
+// Stateless replicas: two registry processes on one store (one bucket, or one shared directory)
+// behave as one registry. They share nothing else: caches and running hashes are per process.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ObjectStore } from '../../src/storage/driver.js';
-import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
-import { storeFactories } from '../helpers/stores.js';
+import { startRegistryProcess, type RegistryProcess } from '../helpers/process.js';
+import { removeBucket, swiftOptions } from '../helpers/stores.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-describe.each(storeFactories())('two replicas on one $name store', ({ make }) => {
-  let store: ObjectStore;
+const s3 = swiftOptions();
+const stores = [
+  {
+    name: 'filesystem',
+    async env() {
+      const root = await mkdtemp(path.join(tmpdir(), 'drreg-replicas-'));
+      return { env: { DRREG_STORAGE_FILESYSTEM_ROOT: root, DRREG_STORAGE_FILESYSTEM_FSYNC: 'false' }, cleanup: () => rm(root, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 's3 on Swift',
+    async env() {
+      const env = {
+        DRREG_STORAGE_DRIVER: 's3',
+        DRREG_STORAGE_S3_ENDPOINT: s3.endpoint,
+        DRREG_STORAGE_S3_BUCKET: s3.bucket,
+        DRREG_STORAGE_S3_ACCESSKEY: s3.accessKey,
+        DRREG_STORAGE_S3_SECRETKEY: s3.secretKey,
+      };
+      return { env, cleanup: () => removeBucket(s3) };
+    },
+  },
+];
+
+describe.each(stores)('two registry processes on one $name store', (backend) => {
   let cleanup: () => Promise<void>;
-  let a: TestRegistry;
-  let b: TestRegistry;
+  let a: RegistryProcess;
+  let b: RegistryProcess;
 
   beforeAll(async () => {
-    ({ store, cleanup } = await make());
-    const env = { DRREG_CACHE_TAGTTL: '500ms' };
-    a = await startTestRegistry({ store, env });
-    b = await startTestRegistry({ store, env });
-  });
+    const made = await backend.env();
+    cleanup = made.cleanup;
+    const env = { ...made.env, DRREG_CACHE_TAGTTL: '500ms' };
+    a = await startRegistryProcess(env);
+    b = await startRegistryProcess(env);
+  }, 60_000);
   afterAll(async () => {
     await a?.stop();
     await b?.stop();
@@ -81,7 +107,7 @@ describe.each(storeFactories())('two replicas on one $name store', ({ make }) =>
   });
 
   it('sees a tag moved by the other replica within the tag cache bound', async () => {
-    const push = async (via: TestRegistry, text: string) => {
+    const push = async (via: RegistryProcess, text: string) => {
       const config = Buffer.from(text);
       await fetch(`${via.url}/v2/sys/tagged/blobs/uploads/?digest=${sha256(config)}`, { method: 'POST', body: config });
       const m = Buffer.from(
@@ -96,7 +122,7 @@ describe.each(storeFactories())('two replicas on one $name store', ({ make }) =>
       expect(r.status).toBe(201);
       return r.headers.get('docker-content-digest');
     };
-    const digestOf = async (via: TestRegistry) =>
+    const digestOf = async (via: RegistryProcess) =>
       (await fetch(`${via.url}/v2/sys/tagged/manifests/latest`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).headers.get(
         'docker-content-digest',
       );
