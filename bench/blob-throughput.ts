@@ -1,12 +1,12 @@
 // Blob push and pull throughput, dr-registry vs CNCF Distribution 2.8, side by side in one run,
 // plus our peak RSS during the push (memory must not grow with blob size).
-//   npx tsx bench/blob-throughput.ts [--size 1GiB] [--store filesystem|s3]
+//   npx tsx bench/blob-throughput.ts [--size 1GiB] [--store filesystem|s3] [--part-size 16MiB]
 // With --store s3 both registries use the Swift S3 endpoint from deploy/swift (must be running).
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/config/units.js';
 import { deterministicStream, digestOfStream, peakRssMiB, pullBlob, pushBlob, startDistribution, startOurs, timed, type Registry } from './lib.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, store: { type: 'string', default: 'filesystem' }, endpoint: { type: 'string', default: 'http://127.0.0.1:8080' } } });
+const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, store: { type: 'string', default: 'filesystem' }, endpoint: { type: 'string', default: 'http://127.0.0.1:8080' }, 'part-size': { type: 'string' } } });
 const size = parseSize(values.size!)!;
 const s3 = values.store === 's3';
 const bucketOurs = `bench-ours-${Date.now()}`;
@@ -15,6 +15,7 @@ const bucketDist = `bench-dist-${Date.now()}`;
 const ourEnv: Record<string, string> = s3
   ? { DRREG_STORAGE_DRIVER: 's3', DRREG_STORAGE_S3_ENDPOINT: values.endpoint!, DRREG_STORAGE_S3_BUCKET: bucketOurs, DRREG_STORAGE_S3_ACCESSKEY: 'test:tester', DRREG_STORAGE_S3_SECRETKEY: 'testing' }
   : { DRREG_STORAGE_FILESYSTEM_FSYNC: 'true' };
+if (values['part-size']) ourEnv.DRREG_STORAGE_S3_PARTSIZE = values['part-size'];
 const distStorage = s3
   ? ['  s3:', '    region: us-east-1', `    regionendpoint: ${values.endpoint}`, `    bucket: ${bucketDist}`, '    accesskey: test:tester', '    secretkey: testing', '    forcepathstyle: true', '    secure: false', '    v4auth: true']
   : [];

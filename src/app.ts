@@ -24,6 +24,7 @@ export function createApp({ config, registry, logger }: AppDeps): Koa {
       maxManifestBytes: config.manifests.maxSize,
       deletesEnabled: config.api.deletes,
       linkExistingOnHead: config.dedup.linkExistingOnHead,
+      redirectBlobs: config.storage.driver === 's3' && config.storage.s3.redirect,
     }),
   );
   app.use(async (ctx) => {

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { ByteRange, ObjectStore, OpOptions } from '../storage/driver.js';
+import { canPresign, type ByteRange, type ObjectStore, type OpOptions } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
 import { blobUnknown } from './errors.js';
 import { readJson, writeJson } from './objects.js';
@@ -73,6 +73,16 @@ export class Blobs {
       }
     }
     return Readable.from(bytes(), { objectMode: false });
+  }
+
+  /**
+   * A URL the client can fetch the whole blob from directly, when the store can presign and the
+   * blob is one object (a blob uploaded in several chunks is several objects: it is served here).
+   */
+  async directUrl(index: BlobIndex, expirySeconds: number): Promise<string | undefined> {
+    const only = index.parts.length === 1 ? index.parts[0] : undefined;
+    if (!only || !canPresign(this.store)) return undefined;
+    return this.store.presignedGetUrl(only.key, expirySeconds);
   }
 
   /**

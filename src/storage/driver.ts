@@ -56,6 +56,15 @@ export interface ObjectLister {
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
 }
 
+/** Stores whose objects clients can fetch directly (S3 presigned URLs). */
+export interface PresignedReader {
+  presignedGetUrl(key: string, expirySeconds: number): Promise<string>;
+}
+
+export function canPresign(store: object): store is PresignedReader {
+  return typeof (store as Partial<PresignedReader>).presignedGetUrl === 'function';
+}
+
 export interface ObjectStore extends ObjectReader, ObjectWriter, ObjectLister {
   /** Human-readable description for logs, e.g. "filesystem:/var/lib/dr-registry". */
   readonly description: string;

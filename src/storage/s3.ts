@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { Client } from 'minio';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PresignedReader, PutOptions } from './driver.js';
 import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
 
 export interface S3Options {
@@ -21,6 +21,8 @@ export interface S3Options {
   partSize: number;
   concurrency: number;
   createBucket: boolean;
+  /** Blob GETs may be redirected to presigned URLs (used by the HTTP layer). */
+  redirect: boolean;
 }
 
 /** Large reads go in windows of this size, this many at a time (bounded by storage.s3.concurrency). */
@@ -47,7 +49,7 @@ const UNAVAILABLE_CODES = new Set([
   'SignatureDoesNotMatch',
 ]);
 
-export class S3Store implements ObjectStore {
+export class S3Store implements ObjectStore, PresignedReader {
   readonly description: string;
   private readonly client: Client;
 
@@ -147,6 +149,14 @@ export class S3Store implements ObjectStore {
       }
     }
     return Readable.from(windows(), { objectMode: false });
+  }
+
+  async presignedGetUrl(key: string, expirySeconds: number): Promise<string> {
+    try {
+      return await this.client.presignedGetObject(this.options.bucket, this.name(key), expirySeconds);
+    } catch (err) {
+      throw this.wrap(err, key);
+    }
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {

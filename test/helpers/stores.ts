@@ -38,6 +38,7 @@ export function swiftOptions(bucket = `drreg-${Date.now()}-${randomBytes(3).toSt
     partSize: 5 * 1024 * 1024,
     concurrency: 4,
     createBucket: true,
+    redirect: false,
   };
 }
 

@@ -18,6 +18,14 @@ export async function getBlob({ ctx, repo, ref, registry, options, signal }: Rou
   ctx.set('Cache-Control', 'max-age=31536000');
   ctx.set('ETag', `"${index.digest}"`);
   ctx.type = 'application/octet-stream';
+  if (options.redirectBlobs && ctx.method === 'GET' && !ctx.get('Range')) {
+    const direct = await registry.blobs.directUrl(index, REDIRECT_EXPIRY_SECONDS);
+    if (direct) {
+      ctx.status = 307;
+      ctx.redirect(direct);
+      return;
+    }
+  }
   const range = parseRangeHeader(ctx.get('Range'), index.size);
   if (range === 'unsatisfiable') {
     ctx.set('Content-Range', `bytes */${index.size}`);
@@ -37,6 +45,9 @@ export async function getBlob({ ctx, repo, ref, registry, options, signal }: Rou
   ctx.body = registry.blobs.open(index, range, { signal });
   ctx.length = length;
 }
+
+/** Long enough for a multi-GB download to start; the URL only grants reading this one object. */
+const REDIRECT_EXPIRY_SECONDS = 20 * 60;
 
 export async function deleteBlob({ ctx, repo, ref, registry, options }: Route): Promise<void> {
   if (!options.deletesEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');

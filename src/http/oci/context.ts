@@ -7,6 +7,8 @@ export interface OciOptions {
   deletesEnabled: boolean;
   /** HEAD of a blob held by another repository links it here (docs/dedup.md). */
   linkExistingOnHead: boolean;
+  /** GET of a whole blob answers 307 to a presigned store URL (storage.s3.redirect). */
+  redirectBlobs: boolean;
 }
 
 export interface Route {
