@@ -2,9 +2,10 @@
 // be read from /proc), stream deterministic data, push and pull blobs the way clients do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { createServer } from 'node:net';
+import { freePort } from '../test/helpers/ports.js';
+import { startDistribution as startReference } from '../test/services/distribution.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,17 +15,6 @@ export interface Registry {
   url: string;
   pid: number;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUp(url: string, child: ChildProcess, log: () => string): Promise<void> {
@@ -72,21 +62,10 @@ export async function startOurs(name: string, env: Record<string, string>): Prom
   return { name, url, pid: child.pid!, stop: stopper(child, dir) };
 }
 
-/** CNCF Distribution 2.8 (Debian docker-registry) with filesystem or s3 storage. */
+/** CNCF Distribution 2.8 (Debian docker-registry), with filesystem storage or the given YAML lines. */
 export async function startDistribution(name: string, storage: string[]): Promise<Registry> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'drreg-bench-dist-'));
-  const port = await freePort();
-  const config = path.join(dir, 'config.yml');
-  const storageYaml = storage.length ? storage : ['  filesystem:', `    rootdirectory: ${path.join(dir, 'data')}`];
-  await writeFile(config, ['version: 0.1', 'log:', '  level: error', 'storage:', ...storageYaml, '  delete:', '    enabled: true', 'http:', `  addr: 127.0.0.1:${port}`, ''].join('\n'));
-  const env = { ...process.env };
-  delete env.AWS_CA_BUNDLE; // its s3 driver panics at start-up when this is set
-  const child = spawn('docker-registry', ['serve', config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (c) => (err = (err + c).slice(-2000)));
-  const url = `http://127.0.0.1:${port}`;
-  await waitUp(url, child, () => err);
-  return { name, url, pid: child.pid!, stop: stopper(child, dir) };
+  const running = await startReference(storage.length ? { storage } : {});
+  return { name, url: running.url, pid: running.pid, stop: running.stop };
 }
 
 /** Peak resident memory of a process so far (VmHWM), in MiB. */

@@ -1,6 +1,6 @@
 // Deterministic container images without containers or network: layers are tar archives written
 // here (content derived from a seed, so the same seed gives the same digest), packed into an OCI
-// image layout that skopeo can push or load into docker.
+// image layout that skopeo can push or load into docker. buildOciLayout does it in one call.
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -31,7 +31,7 @@ export interface Image {
   layers: Blob[];
 }
 
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+export const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = (bytes: Buffer): Blob => ({ digest: sha256(bytes), bytes });
 
 /** Incompressible bytes from a seed (AES-CTR keystream). */
@@ -131,4 +131,32 @@ export async function writeLayout(dir: string, tag: string, content: { image: Im
       manifests: [{ mediaType: top.mediaType, digest: top.blob.digest, size: top.blob.bytes.length, annotations: { 'org.opencontainers.image.ref.name': tag } }],
     }),
   );
+}
+
+export interface ImageSpec {
+  layers: LayerSpec[];
+  architecture?: string;
+  /** Put in the config's Env, for tests that look for it in storage. */
+  configMarker?: string;
+}
+
+export interface Layout {
+  /** What the tag points to: the image manifest, or the index. */
+  digest: string;
+  images: Image[];
+  index?: Blob;
+}
+
+/** Writes an OCI layout where `tag` names one image, or an index of one image per architecture. */
+export async function buildOciLayout(dir: string, spec: { tag: string } & ({ image: ImageSpec } | { index: ImageSpec[] })): Promise<Layout> {
+  const build = (s: ImageSpec) => buildImage(s.layers, s);
+  if ('image' in spec) {
+    const image = build(spec.image);
+    await writeLayout(dir, spec.tag, { image });
+    return { digest: image.manifest.digest, images: [image] };
+  }
+  const images = spec.index.map(build);
+  const index = buildIndex(images.map((image, i) => ({ image, architecture: spec.index[i]!.architecture ?? 'amd64' })));
+  await writeLayout(dir, spec.tag, { index, images });
+  return { digest: index.digest, images, index };
 }

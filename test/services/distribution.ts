@@ -1,5 +1,5 @@
 // CNCF Distribution 2.8 (Debian `docker-registry`), the reference registry, on an ephemeral
-// loopback port with filesystem storage, for differential tests and benchmarks.
+// loopback port with filesystem or S3 storage, for differential tests and benchmarks.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,39 @@ export interface RunningDistribution {
   stop(): Promise<void>;
 }
 
-export async function startDistribution(opts: { rootDir?: string } = {}): Promise<RunningDistribution> {
+/** Its s3 driver on an S3 endpoint such as the test Swift. Distribution does not create the bucket. */
+export interface DistributionS3 {
+  endpoint: string;
+  bucket: string;
+  accessKey: string;
+  secretKey: string;
+  region?: string;
+  /** Key prefix inside the bucket. */
+  rootDirectory?: string;
+}
+
+/** The storage section for S3, path-style (as Swift and MinIO need). */
+function s3Storage(s3: DistributionS3): string[] {
+  const q = (v: string) => JSON.stringify(v); // a JSON string is a valid YAML scalar
+  return [
+    '  s3:',
+    `    regionendpoint: ${q(s3.endpoint)}`,
+    `    region: ${q(s3.region ?? 'us-east-1')}`,
+    `    bucket: ${q(s3.bucket)}`,
+    `    accesskey: ${q(s3.accessKey)}`,
+    `    secretkey: ${q(s3.secretKey)}`,
+    '    forcepathstyle: true',
+    `    secure: ${s3.endpoint.startsWith('https:')}`,
+    '    v4auth: true',
+    ...(s3.rootDirectory ? [`    rootdirectory: ${q(s3.rootDirectory)}`] : []),
+  ];
+}
+
+/**
+ * Storage: filesystem in `rootDir` (default: a temp dir that stop() removes), or `s3`, or
+ * `storage`, raw YAML lines of another driver indented under `storage:`.
+ */
+export async function startDistribution(opts: { rootDir?: string; s3?: DistributionS3; storage?: string[] } = {}): Promise<RunningDistribution> {
   const dir = await mkdtemp(path.join(tmpdir(), 'drreg-distribution-'));
   const root = opts.rootDir ?? path.join(dir, 'data');
   const port = await freePort();
@@ -25,8 +57,7 @@ export async function startDistribution(opts: { rootDir?: string } = {}): Promis
       'log:',
       '  level: error',
       'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${root}`,
+      ...(opts.storage ?? (opts.s3 ? s3Storage(opts.s3) : ['  filesystem:', `    rootdirectory: ${root}`])),
       '  delete:',
       '    enabled: true',
       'http:',
@@ -40,22 +71,26 @@ export async function startDistribution(opts: { rootDir?: string } = {}): Promis
   let stderr = '';
   child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise((r) => child.once('exit', r));
+  const running = () => child.exitCode === null && child.signalCode === null;
   const stop = async () => {
-    if (child.exitCode === null) {
+    if (running()) {
       child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000); // bounded even if it hangs
+      await exited;
+      clearTimeout(killer);
     }
     await rm(dir, { recursive: true, force: true });
   };
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) break;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline && running(); ) {
     try {
-      if ((await fetch(`${url}/v2/`)).status === 200) return { url, hostPort: `127.0.0.1:${port}`, pid: child.pid!, stop };
+      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return { url, hostPort: `127.0.0.1:${port}`, pid: child.pid!, stop };
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();
-  throw new Error(`CNCF Distribution did not start: ${stderr.trim()}`);
+  throw new Error(`CNCF Distribution did not answer on ${url}/v2/ within 30 s: ${stderr.trim()}`);
 }
