@@ -206,7 +206,9 @@ export class S3Store implements ObjectStore, PresignedReader {
   private async putStream(name: string, body: Readable, options: PutOptions): Promise<number> {
     const { bucket, partSize, concurrency } = this.options;
     const signal = options.signal;
-    const parts = cutParts(body, partSize, signal);
+    // Part buffers are recycled: at most concurrency + 1 exist, and none is left for the GC.
+    const spare: Buffer[] = [];
+    const parts = cutParts(body, partSize, () => spare.pop() ?? Buffer.allocUnsafe(partSize), signal);
     const first = await parts.next();
     const firstPart = first.done ? Buffer.alloc(0) : first.value;
     const second = first.done ? first : await parts.next();
@@ -228,7 +230,10 @@ export class S3Store implements ObjectStore, PresignedReader {
         .uploadPart({ bucketName: bucket, objectName: name, uploadID: uploadId, partNumber: part, headers: {} }, payload)
         .then((res) => void etags.push({ part, etag: res.etag }))
         .catch((err: unknown) => void (failure ??= err))
-        .finally(() => inFlight.delete(task));
+        .finally(() => {
+          inFlight.delete(task);
+          if (payload.length === partSize) spare.push(payload);
+        });
       inFlight.add(task);
     };
     try {
@@ -280,11 +285,11 @@ async function readStream(stream: Readable): Promise<Buffer> {
 }
 
 /**
- * Cuts a stream into parts of exactly `size` bytes (the last one shorter). Each part is one
- * buffer filled in place, so memory is one part per part in flight, with no copies left to the GC.
+ * Cuts a stream into parts of exactly `size` bytes (the last one shorter), each a buffer from
+ * `acquire` filled in place. A part is the caller's until it hands the buffer back to `acquire`.
  */
-async function* cutParts(body: Readable, size: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  let part = Buffer.allocUnsafe(size);
+async function* cutParts(body: Readable, size: number, acquire: () => Buffer, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  let part = acquire();
   let filled = 0;
   const onAbort = () => body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -298,7 +303,7 @@ async function* cutParts(body: Readable, size: number, signal?: AbortSignal): As
         buf = buf.subarray(take);
         if (filled === size) {
           yield part;
-          part = Buffer.allocUnsafe(size);
+          part = acquire();
           filled = 0;
         }
       }
