@@ -31,7 +31,7 @@ export async function ensureDockerd(): Promise<Dockerd> {
     [
       'bash',
       '-c',
-      'echo $$ > "$0"; exec "$@" > "$1" 2>&1',
+      'echo $$ > "$0"; log="$1"; shift; exec "$@" > "$log" 2>&1',
       pidFile,
       logFile,
       'dockerd',
@@ -50,11 +50,11 @@ export async function ensureDockerd(): Promise<Dockerd> {
   const env = { ...process.env, DOCKER_HOST: host };
   const deadline = Date.now() + START_TIMEOUT_MS;
   let pid = 0;
-  let lastError = 'no PID recorded';
+  let failure = `no PID recorded in ${START_TIMEOUT_MS / 1000} s`;
   while (Date.now() < deadline) {
     pid ||= await readPid(pidFile);
     if (pid && !isRunning(pid)) {
-      lastError = 'dockerd exited';
+      failure = 'it exited';
       break;
     }
     if (pid) {
@@ -62,14 +62,14 @@ export async function ensureDockerd(): Promise<Dockerd> {
         await run('docker', ['version', '--format', '{{.Server.Version}}'], { env, timeout: 5000 });
         return { host, pid, stop: () => stopDaemon(pid, dir) };
       } catch (err) {
-        lastError = (err as Error).message.trim();
+        failure = `no answer in ${START_TIMEOUT_MS / 1000} s: ${(err as Error).message.trim()}`;
       }
     }
     await sleep(200);
   }
   const log = await readFile(logFile, 'utf8').catch(() => '');
   await stopDaemon(pid || (await readPid(pidFile)), dir);
-  throw new Error(`dockerd did not answer within ${START_TIMEOUT_MS / 1000} s: ${lastError}\n--- dockerd log (tail) ---\n${log.slice(-3000)}`);
+  throw new Error(`dockerd did not come up (${failure})\n--- dockerd log (tail) ---\n${log.slice(-3000)}`);
 }
 
 async function readPid(file: string): Promise<number> {
