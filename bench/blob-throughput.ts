@@ -1,12 +1,12 @@
 // Blob push and pull throughput, dr-registry vs CNCF Distribution 2.8, side by side in one run,
 // plus our peak RSS during the push (memory must not grow with blob size).
-//   npx tsx bench/blob-throughput.ts [--size 1GiB] [--store filesystem|s3] [--part-size 16MiB]
+//   npx tsx bench/blob-throughput.ts [--size 1GiB] [--store filesystem|s3] [--part-size 16MiB] [--concurrency 3]
 // With --store s3 both registries use the Swift S3 endpoint from deploy/swift (must be running).
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/config/units.js';
 import { deterministicStream, digestOfStream, peakRssMiB, pullBlob, pushBlob, startDistribution, startOurs, timed, type Registry } from './lib.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, store: { type: 'string', default: 'filesystem' }, endpoint: { type: 'string', default: 'http://127.0.0.1:8080' }, 'part-size': { type: 'string' } } });
+const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, store: { type: 'string', default: 'filesystem' }, endpoint: { type: 'string', default: 'http://127.0.0.1:8080' }, 'part-size': { type: 'string' }, concurrency: { type: 'string' } } });
 const size = parseSize(values.size!)!;
 const s3 = values.store === 's3';
 const bucketOurs = `bench-ours-${Date.now()}`;
@@ -16,6 +16,7 @@ const ourEnv: Record<string, string> = s3
   ? { DRREG_STORAGE_DRIVER: 's3', DRREG_STORAGE_S3_ENDPOINT: values.endpoint!, DRREG_STORAGE_S3_BUCKET: bucketOurs, DRREG_STORAGE_S3_ACCESSKEY: 'test:tester', DRREG_STORAGE_S3_SECRETKEY: 'testing' }
   : { DRREG_STORAGE_FILESYSTEM_FSYNC: 'true' };
 if (values['part-size']) ourEnv.DRREG_STORAGE_S3_PARTSIZE = values['part-size'];
+if (values.concurrency) ourEnv.DRREG_STORAGE_S3_CONCURRENCY = values.concurrency;
 const distStorage = s3
   ? ['  s3:', '    region: us-east-1', `    regionendpoint: ${values.endpoint}`, `    bucket: ${bucketDist}`, '    accesskey: test:tester', '    secretkey: testing', '    forcepathstyle: true', '    secure: false', '    v4auth: true']
   : [];
