@@ -61,7 +61,7 @@ async function serve(args: string[]): Promise<number> {
 async function stats(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } });
   const config = loadConfig({ file: values.config });
-  const store = await createStore(config.storage);
+  const store = await createStore(config);
   await store.check();
   const usage = await storageUsage(new Registry(store, registryOptions(config)));
   await store.close?.();

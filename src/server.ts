@@ -19,7 +19,7 @@ export interface RunningRegistry {
 }
 
 export async function startRegistry(config: Config, logger: Logger, givenStore?: ObjectStore): Promise<RunningRegistry> {
-  const store = givenStore ?? (await createStore(config.storage));
+  const store = givenStore ?? (await createStore(config));
   await store.check();
   const registry = new Registry(store, registryOptions(config));
   const app = createApp({ config, registry, logger });

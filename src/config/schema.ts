@@ -63,6 +63,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    encryption: z
+      .object({
+        // Path of the operator's keyring file; empty leaves the store unencrypted.
+        keyring: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
     uploads: z
       .object({
         maxAge: duration.prefault('24h'),

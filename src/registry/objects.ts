@@ -1,22 +1,10 @@
 // Small JSON documents in the store (indexes, links, tags, upload state).
 import { Buffer } from 'node:buffer';
-import type { Readable } from 'node:stream';
 import type { ObjectReader, ObjectWriter, OpOptions } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
+import { readAll } from '../storage/streams.js';
 
-export async function readAll(stream: Readable, limit = Number.POSITIVE_INFINITY): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      stream.destroy();
-      throw new RangeError(`body exceeds ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
-}
+export { readAll };
 
 export async function readBytes(store: ObjectReader, key: string, options?: OpOptions): Promise<Buffer | undefined> {
   try {

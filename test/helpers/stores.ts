@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'minio';
 import type { ObjectStore } from '../../src/storage/driver.js';
+import type { Keyring } from '../../src/crypto/keyring.js';
+import { EncryptedStore } from '../../src/storage/encrypted.js';
 import { FilesystemStore } from '../../src/storage/filesystem.js';
 import { S3Store, type S3Options } from '../../src/storage/s3.js';
 import { SWIFT_CREDENTIALS, SWIFT_ENDPOINT } from '../services/swift.js';
@@ -68,6 +70,24 @@ export function s3Factory(): StoreFactory {
       const store = new S3Store(options);
       await store.check();
       return { store, cleanup: () => removeBucket(options) };
+    },
+  };
+}
+
+/** A fresh in-memory keyring with one active key. */
+export function testKeyring(id = 'k1'): Keyring {
+  return { active: id, keys: new Map([[id, randomBytes(32)]]) };
+}
+
+/** `inner` wrapped in the encryption decorator, checked (so its data key exists). */
+export function encryptedFactory(inner: StoreFactory): StoreFactory {
+  return {
+    name: `encrypted(${inner.name})`,
+    async make() {
+      const made = await inner.make();
+      const store = new EncryptedStore(made.store, testKeyring());
+      await store.check();
+      return { store, cleanup: made.cleanup };
     },
   };
 }

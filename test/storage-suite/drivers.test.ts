@@ -1,6 +1,8 @@
 // Every driver runs the one contract suite. Adding a driver (or a decorator stack) is one line.
-import { filesystemFactory, s3Factory } from '../helpers/stores.js';
+import { encryptedFactory, filesystemFactory, s3Factory } from '../helpers/stores.js';
 import { defineStorageSuite } from './suite.js';
 
 defineStorageSuite(filesystemFactory());
 defineStorageSuite(s3Factory());
+defineStorageSuite(encryptedFactory(filesystemFactory()));
+defineStorageSuite(encryptedFactory(s3Factory()));

@@ -1,0 +1,183 @@
+// Encryption at rest as a storage decorator: every object written through it (blob parts,
+// indexes, manifests, links, tags, upload state) is stored as a header plus AES-256-GCM segments
+// under a key only the operator's keyring can unlock. Layers above see plaintext and the same
+// ObjectStore contract. Format and threat model: docs/encryption.md.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import type { Keyring } from '../crypto/keyring.js';
+import { EnvelopeError, HEADER_SIZE, newHeader, parseHeader, segmentContext } from '../crypto/envelope.js';
+import { SEGMENT_SIZE, SealStream, TAG_SIZE, openSegment, plainSize, sealedSize, segmentCount, type SegmentContext, SegmentAuthError } from '../crypto/segments.js';
+import { DATA_KEYS_PREFIX, DataKeys } from './data-keys.js';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import { IntegrityError, ObjectNotFoundError } from './errors.js';
+import { readAll } from './streams.js';
+
+const SEALED_SEGMENT = SEGMENT_SIZE + TAG_SIZE;
+
+export class EncryptedStore implements ObjectStore {
+  readonly description: string;
+  readonly dataKeys: DataKeys;
+
+  constructor(
+    private readonly inner: ObjectStore,
+    keyring: Keyring,
+  ) {
+    this.description = `encrypted(${inner.description})`;
+    this.dataKeys = new DataKeys(inner, keyring);
+  }
+
+  async check(options?: OpOptions): Promise<void> {
+    await this.inner.check(options);
+    await this.dataKeys.load();
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<number> {
+    const { id, key: dmk } = this.dataKeys.active();
+    const header = newHeader(id);
+    const ctx = segmentContext(dmk, header, key);
+    const size = options.size ?? (body instanceof Uint8Array ? body.byteLength : undefined);
+    const sealed = new SealStream(ctx);
+    const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)]) : body;
+    pipeline(source, sealed, () => {}); // a source error destroys `sealed`, failing the put
+    const withHeader = Readable.from(
+      (async function* () {
+        yield header.bytes;
+        yield* sealed;
+      })(),
+      { objectMode: false },
+    );
+    // A generator waiting on a stalled source cannot be returned from: on abort or failure,
+    // destroy the source itself so the whole chain unwinds.
+    const stop = () => sealed.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'));
+    options.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      const written = await this.inner.put(key, withHeader, {
+        signal: options.signal,
+        size: size === undefined ? undefined : HEADER_SIZE + sealedSize(size),
+      });
+      return plainSize(written - HEADER_SIZE) ?? 0;
+    } catch (err) {
+      sealed.destroy();
+      throw err;
+    } finally {
+      options.signal?.removeEventListener('abort', stop);
+    }
+  }
+
+  async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
+    if (!range) {
+      const stream = await this.inner.get(key, undefined, options);
+      return Readable.from(this.openAll(key, stream), { objectMode: false });
+    }
+    const stored = await this.inner.stat(key, options);
+    if (!stored) throw new ObjectNotFoundError(key);
+    const total = this.plainSizeOf(key, stored.size);
+    const end = Math.min(range.end ?? total - 1, total - 1);
+    if (range.start > end) return Readable.from([]);
+    const first = Math.floor(range.start / SEGMENT_SIZE);
+    const last = Math.floor(end / SEGMENT_SIZE);
+    const isFinal = last === segmentCount(total) - 1;
+    const from = HEADER_SIZE + first * SEALED_SEGMENT;
+    const to = Math.min(HEADER_SIZE + (last + 1) * SEALED_SEGMENT, stored.size) - 1;
+    const headerBytes = await readAll(await this.inner.get(key, { start: 0, end: HEADER_SIZE - 1 }, options));
+    const ctx = await this.context(key, headerBytes);
+    const sealed = await this.inner.get(key, { start: from, end: to }, options);
+    const plain = this.openSegments(key, ctx, sealed, first, isFinal);
+    return Readable.from(slice(plain, range.start - first * SEGMENT_SIZE, end - range.start + 1), { objectMode: false });
+  }
+
+  async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
+    const info = await this.inner.stat(key, options);
+    return info && { ...info, size: this.plainSizeOf(key, info.size) };
+  }
+
+  delete(key: string, options?: OpOptions): Promise<void> {
+    return this.inner.delete(key, options);
+  }
+
+  async *list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
+    for await (const info of this.inner.list(prefix, options)) {
+      if (info.key.startsWith(DATA_KEYS_PREFIX)) continue; // the decorator's own objects
+      yield { ...info, size: plainSize(info.size - HEADER_SIZE) ?? 0 };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner.close?.() ?? Promise.resolve();
+  }
+
+  private plainSizeOf(key: string, storedSize: number): number {
+    const size = plainSize(storedSize - HEADER_SIZE);
+    if (size === undefined) throw new IntegrityError(key, `stored size ${storedSize} is not a valid encrypted size`);
+    return size;
+  }
+
+  private async context(key: string, headerBytes: Buffer): Promise<SegmentContext> {
+    try {
+      const header = parseHeader(headerBytes);
+      return segmentContext(await this.dataKeys.get(header.dataKeyId), header, key);
+    } catch (err) {
+      if (err instanceof EnvelopeError) throw new IntegrityError(key, err.message);
+      throw err;
+    }
+  }
+
+  /** Whole object: header from the first bytes, then every segment up to the final one. */
+  private async *openAll(key: string, stream: Readable): AsyncGenerator<Buffer> {
+    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let head = Buffer.alloc(0);
+    while (head.length < HEADER_SIZE) {
+      const next = await chunks.next();
+      if (next.done) throw new IntegrityError(key, 'object is shorter than its encryption header');
+      head = Buffer.concat([head, next.value]);
+    }
+    const ctx = await this.context(key, head);
+    const rest = Readable.from(
+      (async function* () {
+        yield head.subarray(HEADER_SIZE);
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+      })(),
+      { objectMode: false },
+    );
+    yield* this.openSegments(key, ctx, rest, 0, true);
+  }
+
+  /** Opens consecutive sealed segments; the last one is opened as final when `lastIsFinal`. */
+  private async *openSegments(key: string, ctx: SegmentContext, sealed: Readable, first: number, lastIsFinal: boolean): AsyncGenerator<Buffer> {
+    let pending: Buffer = Buffer.alloc(0);
+    let index = first;
+    try {
+      for await (const chunk of sealed) {
+        pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
+        // Keep at least one segment back: only the end of the stream says which one is final.
+        while (pending.length > SEALED_SEGMENT) {
+          yield openSegment(ctx, index++, false, pending.subarray(0, SEALED_SEGMENT));
+          pending = pending.subarray(SEALED_SEGMENT);
+        }
+      }
+      yield openSegment(ctx, index, lastIsFinal, pending);
+    } catch (err) {
+      if (err instanceof SegmentAuthError) throw new IntegrityError(key, `decryption failed: ${err.message}`);
+      throw err;
+    }
+  }
+}
+
+/** Skips `skip` bytes, then passes `length` bytes. */
+async function* slice(source: AsyncIterable<Buffer>, skip: number, length: number): AsyncGenerator<Buffer> {
+  let toSkip = skip;
+  let left = length;
+  for await (const chunk of source) {
+    if (left <= 0) break;
+    let part: Buffer = chunk;
+    if (toSkip > 0) {
+      const cut = Math.min(toSkip, part.length);
+      part = part.subarray(cut);
+      toSkip -= cut;
+    }
+    if (part.length === 0) continue;
+    const take = part.subarray(0, left);
+    left -= take.length;
+    yield take;
+  }
+}
