@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The command line: `dr-registry serve [--config FILE]`, `dr-registry settings`.
 import { parseArgs } from 'node:util';
+import { keysCommand } from './cli/keys.js';
 import { ConfigError, loadConfig, settings } from './config/index.js';
 import { createLogger } from './logger.js';
 import { Registry } from './registry/registry.js';
@@ -14,6 +15,8 @@ commands:
   serve [--config FILE]   run the registry (config file, then DRREG_* environment overrides)
   stats [--config FILE] [--json]
                           logical bytes per repository against bytes stored (dedup)
+  keys generate --keyring FILE | status | rotate | retire ID
+                          manage encryption keys (docs/encryption.md)
   settings                list every setting with its environment variable and default
 `;
 
@@ -24,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'stats':
       return stats(rest);
+    case 'keys':
+      return keysCommand(rest);
     case 'settings':
       for (const s of settings()) console.log(`${s.path.join('.')}\t${s.env}\t${JSON.stringify(s.default)}`);
       return 0;

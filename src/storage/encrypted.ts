@@ -19,7 +19,8 @@ export class EncryptedStore implements ObjectStore {
   readonly dataKeys: DataKeys;
 
   constructor(
-    private readonly inner: ObjectStore,
+    /** The driver underneath (key management re-wraps data keys through it). */
+    readonly inner: ObjectStore,
     keyring: Keyring,
   ) {
     this.description = `encrypted(${inner.description})`;
