@@ -1,5 +1,7 @@
 // End-to-end with the real clients: the docker daemon and CLI, and skopeo, against the real
 // server on filesystem and on S3 over Swift.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,8 +18,19 @@ const BASE: LayerSpec[] = [
   { seed: 'e2e-base-web', size: 2 * MiB },
 ];
 
+const keyringDir = mkdtempSync(path.join(tmpdir(), 'drreg-e2e-keyring-'));
 const backends = [
   { name: 'filesystem', env: (): Record<string, string> => ({}), cleanup: async () => {} },
+  {
+    // Encrypted at rest: the clients must see exactly the same digests.
+    name: 'encrypted filesystem',
+    env: (): Record<string, string> => {
+      const file = path.join(keyringDir, 'keyring.yml');
+      writeFileSync(file, `active: k1\nkeys:\n  k1: ${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      return { DRREG_ENCRYPTION_KEYRING: file };
+    },
+    cleanup: () => rm(keyringDir, { recursive: true, force: true }),
+  },
   (() => {
     const options = swiftOptions();
     return {
