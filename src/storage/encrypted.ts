@@ -145,18 +145,23 @@ export class EncryptedStore implements ObjectStore {
 
   /** Opens consecutive sealed segments; the last one is opened as final when `lastIsFinal`. */
   private async *openSegments(key: string, ctx: SegmentContext, sealed: Readable, first: number, lastIsFinal: boolean): AsyncGenerator<Buffer> {
-    let pending: Buffer = Buffer.alloc(0);
+    let chunks: Buffer[] = [];
+    let pending = 0;
     let index = first;
     try {
       for await (const chunk of sealed) {
-        pending = pending.length === 0 ? (chunk as Buffer) : Buffer.concat([pending, chunk as Buffer]);
+        chunks.push(chunk as Buffer);
+        pending += (chunk as Buffer).length;
         // Keep at least one segment back: only the end of the stream says which one is final.
-        while (pending.length > SEALED_SEGMENT) {
-          yield openSegment(ctx, index++, false, pending.subarray(0, SEALED_SEGMENT));
-          pending = pending.subarray(SEALED_SEGMENT);
+        while (pending > SEALED_SEGMENT) {
+          const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, pending);
+          yield openSegment(ctx, index++, false, all.subarray(0, SEALED_SEGMENT));
+          chunks = [all.subarray(SEALED_SEGMENT)];
+          pending -= SEALED_SEGMENT;
         }
       }
-      yield openSegment(ctx, index, lastIsFinal, pending);
+      const last = Buffer.concat(chunks, pending);
+      yield openSegment(ctx, index, lastIsFinal, last);
     } catch (err) {
       if (err instanceof SegmentAuthError) throw new IntegrityError(key, `decryption failed: ${err.message}`);
       throw err;
