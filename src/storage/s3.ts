@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { Client } from 'minio';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PresignedReader, PutOptions } from './driver.js';
 import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
+import { readAll } from './streams.js';
 
 export interface S3Options {
   endpoint: string;
@@ -120,7 +121,7 @@ export class S3Store implements ObjectStore, PresignedReader {
       const to = Math.min(from + READ_WINDOW - 1, end);
       const p = this.client
         .getPartialObject(this.options.bucket, this.name(key), from, to - from + 1)
-        .then((stream) => readStream(stream))
+        .then((stream) => readAll(stream))
         .catch((err: unknown) => {
           throw this.wrap(err, key);
         });
@@ -276,12 +277,6 @@ export class S3Store implements ObjectStore, PresignedReader {
   async close(): Promise<void> {
     // The minio client keeps no resources that need releasing.
   }
-}
-
-async function readStream(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /**
