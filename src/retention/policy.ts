@@ -25,7 +25,7 @@ export interface RetentionRules {
   keepMonthly?: number;
   keepYearly?: number;
   /** Glob patterns (`*` and `?`) of tags whose points are all kept. */
-  keepTags?: string[];
+  keepTags?: readonly string[];
   /** Milliseconds: points pulled this recently are kept. */
   keepPulledWithin?: number;
 }
