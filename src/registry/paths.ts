@@ -9,6 +9,8 @@
 //   repositories/<name>/_tags/current/<tag>            {digest, pushedAt}
 //   repositories/<name>/_tags/history/<tag>/<ms>-<alg>-<hex>   every digest the tag pointed to
 //   repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>   descriptor of a referrer
+//   repositories/<name>/_pins/<alg>/<hex>              recovery point pinned (never pruned)
+//   repositories/<name>/_pulls/<alg>/<hex>             {lastPulledAt}, written at most hourly
 //
 // Repository path components match [a-z0-9]+(sep[a-z0-9]+)*, so they never start with "_": the
 // underscore-prefixed directories cannot collide with a nested repository name (same trick as
@@ -96,13 +98,37 @@ export function currentTagKey(repo: string, tag: string): string {
 }
 
 export function tagHistoryPrefix(repo: string, tag: string): string {
-  return `${repositoryPrefix(repo)}_tags/history/${tag}/`;
+  return `${tagHistoryRoot(repo)}${tag}/`;
 }
 
 /** Zero-padded milliseconds keep history keys in push order under a byte-order listing. */
 export function tagHistoryKey(repo: string, tag: string, pushedAtMs: number, digest: string): string {
   const { algorithm, hex } = split(digest);
   return `${tagHistoryPrefix(repo, tag)}${String(pushedAtMs).padStart(15, '0')}-${algorithm}-${hex}`;
+}
+
+export function tagHistoryRoot(repo: string): string {
+  return `${repositoryPrefix(repo)}_tags/history/`;
+}
+
+/** Parses a history key back into its tag, push time and digest. */
+export function parseTagHistoryKey(repo: string, key: string): { tag: string; pushedAtMs: number; digest: string } | undefined {
+  const m = /^([^/]+)\/(\d{15})-(sha256|sha512)-([0-9a-f]+)$/.exec(key.slice(tagHistoryRoot(repo).length));
+  return m ? { tag: m[1]!, pushedAtMs: Number(m[2]), digest: `${m[3]}:${m[4]}` } : undefined;
+}
+
+export function pinKey(repo: string, digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${repositoryPrefix(repo)}_pins/${algorithm}/${hex}`;
+}
+
+export function pinsPrefix(repo: string): string {
+  return `${repositoryPrefix(repo)}_pins/`;
+}
+
+export function pullKey(repo: string, digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${repositoryPrefix(repo)}_pulls/${algorithm}/${hex}`;
 }
 
 export function referrersPrefix(repo: string, subject: string): string {

@@ -3,6 +3,7 @@
 import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
 import { Manifests } from './manifests.js';
+import { RecoveryPoints } from './recovery-points.js';
 import { Referrers } from './referrers.js';
 import { Repositories } from './repositories.js';
 import { Tags } from './tags.js';
@@ -21,6 +22,7 @@ export class Registry {
   readonly referrers: Referrers;
   readonly manifests: Manifests;
   readonly uploads: Uploads;
+  readonly recoveryPoints: RecoveryPoints;
 
   constructor(
     readonly store: ObjectStore,
@@ -38,6 +40,7 @@ export class Registry {
       repositories: this.repositories,
     });
     this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest));
+    this.recoveryPoints = new RecoveryPoints(store, this.tags, this.manifests);
   }
 
   /** Makes a stored blob readable in a repository (after upload, mount or dedup). */

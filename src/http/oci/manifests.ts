@@ -28,6 +28,7 @@ export async function getManifest({ ctx, repo, ref, registry, signal }: Route): 
     return;
   }
   ctx.body = found.bytes;
+  registry.recoveryPoints.recordPull(repo, found.digest).catch((err: unknown) => ctx.state.log?.warn({ err }, 'pull not recorded'));
 }
 
 export async function putManifest({ ctx, repo, ref, registry, options }: Route): Promise<void> {

@@ -1,0 +1,93 @@
+// Recovery points: every digest a tag has pointed to (its history), with push time, whether it is
+// pinned, whether the tag points at it now, and when it was last pulled. Restore points a tag back
+// at an older recovery point (itself a new push in the history).
+import { LRUCache } from 'lru-cache';
+import type { ObjectStore, OpOptions } from '../storage/driver.js';
+import { manifestUnknown } from './errors.js';
+import type { Manifests } from './manifests.js';
+import { readJson, writeJson } from './objects.js';
+import * as paths from './paths.js';
+import type { Tags } from './tags.js';
+
+export interface RecoveryPointRecord {
+  repo: string;
+  tag: string;
+  digest: string;
+  pushedAt: Date;
+  lastPulledAt?: Date;
+  pinned: boolean;
+  current: boolean;
+  /** The history entry's storage key (what pruning removes). */
+  key: string;
+}
+
+/** Pull times are recorded at most this often per manifest and process: cheap, still useful. */
+const PULL_RECORD_INTERVAL_MS = 3600_000;
+
+export class RecoveryPoints {
+  private readonly recentPulls = new LRUCache<string, true>({ max: 10_000, ttl: PULL_RECORD_INTERVAL_MS });
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly tags: Tags,
+    private readonly manifests: Manifests,
+  ) {}
+
+  async list(repo: string, options?: OpOptions): Promise<RecoveryPointRecord[]> {
+    const current = new Map((await this.tags.list(repo, options)).map((t) => [t.tag, t.digest]));
+    const pinned = new Set<string>();
+    for await (const obj of this.store.list(paths.pinsPrefix(repo), options)) {
+      const digest = paths.digestFromLinkKey(obj.key);
+      if (digest) pinned.add(digest);
+    }
+    const points: RecoveryPointRecord[] = [];
+    const pulls = new Map<string, Date | undefined>();
+    for await (const obj of this.store.list(paths.tagHistoryRoot(repo), options)) {
+      const parsed = paths.parseTagHistoryKey(repo, obj.key);
+      if (!parsed) continue;
+      if (!pulls.has(parsed.digest)) {
+        const pull = await readJson<{ lastPulledAt: string }>(this.store, paths.pullKey(repo, parsed.digest), options);
+        pulls.set(parsed.digest, pull ? new Date(pull.lastPulledAt) : undefined);
+      }
+      points.push({
+        repo,
+        tag: parsed.tag,
+        digest: parsed.digest,
+        pushedAt: new Date(parsed.pushedAtMs),
+        lastPulledAt: pulls.get(parsed.digest),
+        pinned: pinned.has(parsed.digest),
+        current: false,
+        key: obj.key,
+      });
+    }
+    // The newest entry of a tag whose digest the tag still points at is the current point.
+    for (const [tag, digest] of current) {
+      const newest = points.filter((p) => p.tag === tag).at(-1);
+      if (newest && newest.digest === digest) newest.current = true;
+    }
+    return points;
+  }
+
+  async pin(repo: string, digest: string): Promise<void> {
+    if (!(await this.manifests.has(repo, digest))) throw manifestUnknown(digest);
+    await writeJson(this.store, paths.pinKey(repo, digest), { pinnedAt: new Date().toISOString() });
+  }
+
+  async unpin(repo: string, digest: string): Promise<void> {
+    await this.store.delete(paths.pinKey(repo, digest));
+  }
+
+  /** Points `tag` at a manifest the repository still holds; recorded as a new recovery point. */
+  async restore(repo: string, tag: string, digest: string): Promise<void> {
+    if (!(await this.manifests.has(repo, digest))) throw manifestUnknown(digest);
+    await this.tags.set(repo, tag, digest);
+  }
+
+  /** Records a pull; throttled, and never fails the pull that triggered it. */
+  async recordPull(repo: string, digest: string): Promise<void> {
+    const id = `${repo}@${digest}`;
+    if (this.recentPulls.has(id)) return;
+    this.recentPulls.set(id, true);
+    await writeJson(this.store, paths.pullKey(repo, digest), { lastPulledAt: new Date().toISOString() });
+  }
+}
