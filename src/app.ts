@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Config } from './config/index.js';
 import { errorMiddleware } from './http/errors.js';
 import { requestLog } from './http/middleware/request-log.js';
+import { adminRoutes } from './http/admin/routes.js';
 import { ociRoutes } from './http/oci/routes.js';
 import { HttpError } from './http/errors.js';
 import type { Logger } from './logger.js';
@@ -27,6 +28,10 @@ export function createApp({ config, registry, logger }: AppDeps): Koa {
       redirectBlobs: config.storage.driver === 's3' && config.storage.s3.redirect,
     }),
   );
+  if (config.admin.token) {
+    const admin = adminRoutes(registry, config.admin.token);
+    app.use(admin.routes());
+  }
   app.use(async (ctx) => {
     throw new HttpError(404, 'NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
   });

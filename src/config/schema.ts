@@ -79,6 +79,14 @@ export const configSchema = z
       .prefault({}),
     manifests: z.object({ maxSize: size.prefault(4 * 1024 * 1024) }).strict().prefault({}),
     api: z.object({ deletes: z.boolean().default(true) }).strict().prefault({}),
+    admin: z
+      .object({
+        // The admin API (/admin/v1) is off unless a token is set; requests must then carry it as
+        // "Authorization: Bearer <token>".
+        token: z.string().refine((t) => t === '' || t.length >= 16, 'must be empty (admin API off) or at least 16 characters').default(''),
+      })
+      .strict()
+      .prefault({}),
     dedup: z
       .object({
         // Off by default: answering a HEAD with a blob the repository never had reveals that the
