@@ -81,6 +81,26 @@ describe('dr-registry CLI', () => {
     expect(usage.uniqueBytes).toBe(blob.length);
   });
 
+  it('prune --dry-run lists the points a policy drops, from policies given as JSON', async () => {
+    const root = await tempDir();
+    const registry = await startTestRegistry({ root });
+    for (const n of [1, 2, 3]) {
+      const config = Buffer.from(`{"n":${n}}`);
+      const digest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+      await fetch(`${registry.url}/v2/dr/app/blobs/uploads/?digest=${digest}`, { method: 'POST', body: config });
+      const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: config.length }, layers: [] });
+      await fetch(`${registry.url}/v2/dr/app/manifests/latest`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    await registry.stop();
+    const env = { DRREG_STORAGE_FILESYSTEM_ROOT: root, DRREG_RETENTION_POLICIES: JSON.stringify([{ repositories: 'dr/*', keepLast: 1 }]) };
+    const result = await run(['prune', '--dry-run'], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout.match(/^drop dr\/app:latest sha256:/gm)).toHaveLength(2);
+    expect(result.stdout).toMatch(/2 point\(s\) dropped, 1 kept/);
+    expect((await run(['prune'], env)).code).toBe(2); // no real pruning yet, and it says so
+  });
+
   it('lists every setting with its environment variable', async () => {
     const result = await run(['settings'], {});
     expect(result.code).toBe(0);

@@ -79,6 +79,13 @@ function readYaml(file: string): Tree {
 function coerce(value: string, defaultValue: unknown): unknown {
   if (typeof defaultValue === 'boolean' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
   if (typeof defaultValue === 'number' && /^-?\d+(\.\d+)?$/.test(value)) return Number(value);
+  if (Array.isArray(defaultValue)) {
+    try {
+      return JSON.parse(value) as unknown; // lists (retention policies) are JSON in the environment
+    } catch {
+      return value; // validation then names the key
+    }
+  }
   return value;
 }
 

@@ -70,6 +70,30 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    retention: z
+      .object({
+        // The first policy whose glob matches a repository applies to it; none: everything kept.
+        policies: z
+          .array(
+            z
+              .object({
+                repositories: z.string().min(1),
+                keepLast: z.number().int().min(0).optional(),
+                keepWithin: duration.optional(),
+                keepHourly: z.number().int().min(0).optional(),
+                keepDaily: z.number().int().min(0).optional(),
+                keepWeekly: z.number().int().min(0).optional(),
+                keepMonthly: z.number().int().min(0).optional(),
+                keepYearly: z.number().int().min(0).optional(),
+                keepTags: z.array(z.string()).optional(),
+                keepPulledWithin: duration.optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
     uploads: z
       .object({
         maxAge: duration.prefault('24h'),
