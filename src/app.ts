@@ -17,7 +17,12 @@ export interface AppDeps {
 
 export function createApp({ config, registry, logger }: AppDeps): Koa {
   const app = new Koa({ proxy: false });
-  app.silent = true; // errors are logged by our middleware, with the request id
+  // Errors before the response starts are written and logged by errorMiddleware; these are the
+  // ones after it started (a failing body stream): the client sees a cut-off response.
+  app.silent = true;
+  app.on('error', (err: Error, ctx?: { state?: { log?: Logger } }) => {
+    (ctx?.state?.log ?? logger).error({ err }, 'response stream failed');
+  });
   app.use(requestLog(logger));
   app.use(errorMiddleware());
   app.use(

@@ -69,7 +69,7 @@ async function rotate(store: EncryptedStore, file: string): Promise<number> {
   const keyring = await loadKeyring(file);
   const stale = [...(await store.dataKeys.usage())].filter(([kek]) => kek !== keyring.active).length;
   if (stale === 0) {
-    const id = newKeyId('k');
+    const id = newKeyId('k', (candidate) => keyring.keys.has(candidate));
     keyring.keys.set(id, newKey());
     keyring.active = id;
     await saveKeyring(file, keyring);

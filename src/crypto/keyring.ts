@@ -55,10 +55,16 @@ export async function saveKeyring(file: string, keyring: Keyring): Promise<void>
   await rename(tmp, file);
 }
 
-/** A new key id: sortable by creation time, unique enough to never collide. */
-export function newKeyId(prefix: string): string {
-  const stamp = new Date().toISOString().slice(0, 10).replaceAll('-', '');
-  return `${prefix}${stamp}-${randomBytes(2).toString('hex')}`.slice(0, 16);
+/**
+ * A new key id, e.g. "k261123-9f2c41ab": its day, and 32 random bits. Callers also check that
+ * the id is unused, since overwriting a key would make everything it wrapped unreadable.
+ */
+export function newKeyId(prefix: string, taken: (id: string) => boolean = () => false): string {
+  const stamp = new Date().toISOString().slice(2, 10).replaceAll('-', '');
+  for (;;) {
+    const id = `${prefix}${stamp}-${randomBytes(4).toString('hex')}`;
+    if (!taken(id)) return id;
+  }
 }
 
 export function newKey(): Buffer {

@@ -43,34 +43,38 @@ export class Blobs {
     return index;
   }
 
-  /** Streams the blob (or an inclusive range of it) across its parts. */
-  open(index: BlobIndex, range: ByteRange | undefined, options: OpOptions = {}): Readable {
+  /**
+   * Streams the blob (or an inclusive range of it) across its parts. The first part is opened
+   * before this returns, so a missing blob or an unavailable store is an error the caller can
+   * still answer properly, not a connection cut after the headers.
+   */
+  async open(index: BlobIndex, range: ByteRange | undefined, options: OpOptions = {}): Promise<Readable> {
     const start = range?.start ?? 0;
     const end = range?.end ?? index.size - 1;
-    const store = this.store;
-    const forget = () => this.indexCache.delete(index.digest);
-    async function* bytes(): AsyncGenerator<Buffer> {
-      let partStart = 0;
-      for (const part of index.parts) {
-        const partEnd = partStart + part.size - 1;
-        if (part.size > 0 && partEnd >= start && partStart <= end) {
-          const from = Math.max(start, partStart) - partStart;
-          const to = Math.min(end, partEnd) - partStart;
-          let stream: Readable;
-          try {
-            stream = await store.get(part.key, { start: from, end: to }, options);
-          } catch (err) {
-            if (isNotFound(err)) {
-              forget();
-              throw blobUnknown(index.digest);
-            }
-            throw err;
-          }
-          yield* stream;
-        }
-        partStart += part.size;
-        if (partStart > end) break;
+    const pieces: Array<{ key: string; range: ByteRange }> = [];
+    let partStart = 0;
+    for (const part of index.parts) {
+      const partEnd = partStart + part.size - 1;
+      if (part.size > 0 && partEnd >= start && partStart <= end) {
+        pieces.push({ key: part.key, range: { start: Math.max(start, partStart) - partStart, end: Math.min(end, partEnd) - partStart } });
       }
+      partStart += part.size;
+    }
+    const openPiece = async (piece: { key: string; range: ByteRange }) => {
+      try {
+        return await this.store.get(piece.key, piece.range, options);
+      } catch (err) {
+        if (isNotFound(err)) {
+          this.indexCache.delete(index.digest);
+          throw blobUnknown(index.digest);
+        }
+        throw err;
+      }
+    };
+    const first = pieces.length > 0 ? await openPiece(pieces[0]!) : undefined;
+    async function* bytes(): AsyncGenerator<Buffer> {
+      if (first) yield* first;
+      for (const piece of pieces.slice(1)) yield* await openPiece(piece);
     }
     return Readable.from(bytes(), { objectMode: false });
   }
@@ -91,7 +95,7 @@ export class Blobs {
    */
   async commit(digest: string, size: number, parts: BlobPart[], options?: OpOptions): Promise<CommitOutcome> {
     const existing = await this.stat(digest, options);
-    if (existing && existing.size === size && (await this.partsPresent(existing))) {
+    if (existing && existing.size === size && (await this.partsPresent(existing.parts))) {
       await Promise.all(parts.map((p) => this.store.delete(p.key)));
       return 'deduplicated';
     }
@@ -104,7 +108,7 @@ export class Blobs {
   /** Stores small content (a manifest) as a blob, unless it is stored already. */
   async putBytes(digest: string, bytes: Buffer, options?: OpOptions): Promise<CommitOutcome> {
     const existing = await this.stat(digest, options);
-    if (existing && (await this.partsPresent(existing))) return 'deduplicated';
+    if (existing && (await this.partsPresent(existing.parts))) return 'deduplicated';
     const key = paths.uploadPartKey(randomUUID(), 0, randomBytes(4).toString('hex'));
     await this.store.put(key, bytes, { ...options, size: bytes.length });
     return this.commit(digest, bytes.length, [{ key, size: bytes.length }], options);
@@ -133,13 +137,18 @@ export class Blobs {
     this.indexCache.delete(digest);
   }
 
-  // A cheap guard against an index whose data was collected underneath it (only the first part
-  // is checked: parts are deleted together).
-  private async partsPresent(index: BlobIndex): Promise<boolean> {
-    const first = index.parts[0];
-    if (!first) return true;
-    const found = (await this.store.stat(first.key)) !== undefined;
-    if (!found) this.indexCache.delete(index.digest);
-    return found;
+  /** True when every part exists: an index whose data is (partly) gone must not be reused. */
+  async partsPresent(parts: BlobPart[]): Promise<boolean> {
+    const found = await Promise.all(parts.map(async (p) => (await this.store.stat(p.key)) !== undefined));
+    return found.every(Boolean);
+  }
+
+  /** Removes an index this process just wrote for `parts`, if it still describes them. */
+  async retract(digest: string, parts: BlobPart[]): Promise<void> {
+    this.indexCache.delete(digest);
+    const index = await readJson<BlobIndex>(this.store, paths.blobIndexKey(digest));
+    if (index && index.parts.length === parts.length && index.parts.every((p, i) => p.key === parts[i]!.key)) {
+      await this.store.delete(paths.blobIndexKey(digest));
+    }
   }
 }

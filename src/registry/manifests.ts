@@ -124,7 +124,7 @@ export class Manifests {
     if (cached) return cached;
     const index = await this.deps.blobs.stat(digest, options);
     if (!index) throw manifestUnknown(digest);
-    const bytes = await readAll(this.deps.blobs.open(index, undefined, options));
+    const bytes = await readAll(await this.deps.blobs.open(index, undefined, options));
     this.bytesCache.set(digest, bytes);
     return bytes;
   }

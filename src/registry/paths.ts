@@ -70,9 +70,13 @@ export function repositoryPrefix(repo: string): string {
   return `${REPOSITORIES_PREFIX}${repo}/`;
 }
 
+export function layerLinksPrefix(repo: string): string {
+  return `${repositoryPrefix(repo)}_layers/`;
+}
+
 export function layerLinkKey(repo: string, digest: string): string {
   const { algorithm, hex } = split(digest);
-  return `${repositoryPrefix(repo)}_layers/${algorithm}/${hex}`;
+  return `${layerLinksPrefix(repo)}${algorithm}/${hex}`;
 }
 
 export function manifestLinksPrefix(repo: string): string {

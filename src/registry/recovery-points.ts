@@ -60,10 +60,12 @@ export class RecoveryPoints {
         key: obj.key,
       });
     }
-    // The newest entry of a tag whose digest the tag still points at is the current point.
+    // The current point is the newest entry with the digest the tag points at. (Not simply the
+    // newest entry: two replicas pushing one tag at once may write history and pointer in
+    // different orders.)
     for (const [tag, digest] of current) {
-      const newest = points.filter((p) => p.tag === tag).at(-1);
-      if (newest && newest.digest === digest) newest.current = true;
+      const newest = points.filter((p) => p.tag === tag && p.digest === digest).at(-1);
+      if (newest) newest.current = true;
     }
     return points;
   }

@@ -59,7 +59,9 @@ export class Registry {
     if (!index) return undefined;
     for (const holder of await this.repositories.list()) {
       if (holder !== repo && (await this.blobs.isLinked(holder, digest)) && (await mayRead(holder))) {
-        await this.linkBlob(repo, digest);
+        // Only the link: a HEAD must not make a repository appear in the catalog; the push's
+        // manifest does that.
+        await this.blobs.link(repo, digest);
         return index;
       }
     }

@@ -31,6 +31,8 @@ export interface AppendOptions extends OpOptions {
 
 interface RunningHash {
   offset: number;
+  /** The last part the hash covers: with the offset, proves it covers exactly the state's parts. */
+  lastPartKey: string | undefined;
   hash: Hash;
 }
 
@@ -50,7 +52,7 @@ export class Uploads {
     const now = new Date().toISOString();
     const state: UploadState = { id: randomUUID(), repo, offset: 0, parts: [], startedAt: now, updatedAt: now };
     await writeJson(this.store, paths.uploadStateKey(state.id), state, options);
-    this.hashes.set(state.id, { offset: 0, hash: newHash('sha256') });
+    this.hashes.set(state.id, { offset: 0, lastPartKey: undefined, hash: newHash('sha256') });
     return state;
   }
 
@@ -80,7 +82,7 @@ export class Uploads {
       }
     }
     const expected = range ? range.end - range.start + 1 : length;
-    const running = (await this.runningHash(state, 'sha256')).copy();
+    const running = (await this.runningHash(state, 'sha256', options.signal)).copy();
     const key = paths.uploadPartKey(id, state.parts.length, randomBytes(4).toString('hex'));
     const written = await this.store.put(key, hashing(body, running), { signal: options.signal, size: expected });
     if (expected !== undefined && written !== expected) {
@@ -101,7 +103,7 @@ export class Uploads {
       updatedAt: new Date().toISOString(),
     };
     await writeJson(this.store, paths.uploadStateKey(id), next, options);
-    this.hashes.set(id, { offset: next.offset, hash: running });
+    this.hashes.set(id, { offset: next.offset, lastPartKey: key, hash: running });
     return next;
   }
 
@@ -113,12 +115,17 @@ export class Uploads {
   async complete(repo: string, id: string, digest: string, options: OpOptions = {}): Promise<BlobIndex> {
     const { algorithm } = parseDigest(digest);
     const state = await this.get(repo, id, options);
-    const actual = `${algorithm}:${(await this.runningHash(state, algorithm)).copy().digest('hex')}`;
+    const actual = `${algorithm}:${(await this.runningHash(state, algorithm, options.signal)).copy().digest('hex')}`;
     if (actual !== digest) {
       await this.cancel(repo, id);
       throw digestInvalid('digest mismatch', { expected: digest, computed: actual });
     }
-    await this.blobs.commit(digest, state.offset, state.parts, options);
+    const outcome = await this.blobs.commit(digest, state.offset, state.parts, options);
+    // A cancel or expiry racing this commit may have removed the parts: never answer 201 then.
+    if (outcome === 'created' && !(await this.blobs.partsPresent(state.parts))) {
+      await this.blobs.retract(digest, state.parts);
+      throw uploadUnknown(id);
+    }
     await this.linkBlob(repo, digest);
     await this.store.delete(paths.uploadStateKey(id));
     this.hashes.delete(id);
@@ -147,23 +154,26 @@ export class Uploads {
   }
 
   private async removeSession(id: string): Promise<void> {
-    // List the data prefix rather than trusting the state: a racing writer may have added a part.
+    // State first: a commit that starts afterwards finds no session. Then the data prefix rather
+    // than the state's list: a racing writer may have added a part.
+    await this.store.delete(paths.uploadStateKey(id));
+    this.hashes.delete(id);
     const keys: string[] = [];
     for await (const obj of this.store.list(paths.uploadDataPrefix(id))) keys.push(obj.key);
     await Promise.all(keys.map((k) => this.store.delete(k)));
-    await this.store.delete(paths.uploadStateKey(id));
-    this.hashes.delete(id);
   }
 
   /** The hash of everything received so far: cached, or rebuilt from the stored parts. */
-  private async runningHash(state: UploadState, algorithm: DigestAlgorithm): Promise<Hash> {
+  private async runningHash(state: UploadState, algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<Hash> {
+    const lastPartKey = state.parts.at(-1)?.key;
     const cached = algorithm === 'sha256' ? this.hashes.get(state.id) : undefined;
-    if (cached && cached.offset === state.offset) return cached.hash;
+    // Offset alone is not enough: two racing chunks of equal size give equal offsets.
+    if (cached && cached.offset === state.offset && cached.lastPartKey === lastPartKey) return cached.hash;
     const hash = newHash(algorithm);
     for (const part of state.parts) {
-      for await (const chunk of await this.store.get(part.key)) hash.update(chunk as Buffer);
+      for await (const chunk of await this.store.get(part.key, undefined, { signal })) hash.update(chunk as Buffer);
     }
-    if (algorithm === 'sha256') this.hashes.set(state.id, { offset: state.offset, hash });
+    if (algorithm === 'sha256') this.hashes.set(state.id, { offset: state.offset, lastPartKey, hash });
     return hash;
   }
 }

@@ -28,7 +28,7 @@ export async function storageUsage(registry: Registry, options?: OpOptions): Pro
   const repositories: RepositoryUsage[] = [];
   for (const name of await registry.repositories.list()) {
     const usage: RepositoryUsage = { name, logicalBytes: 0, blobs: 0, manifests: 0 };
-    for await (const obj of store.list(`${paths.repositoryPrefix(name)}_layers/`, options)) {
+    for await (const obj of store.list(paths.layerLinksPrefix(name), options)) {
       const digest = paths.digestFromLinkKey(obj.key);
       if (!digest) continue;
       usage.blobs++;

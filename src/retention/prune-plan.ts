@@ -86,7 +86,7 @@ async function readManifest(registry: Registry, digest: string) {
   const index = await registry.blobs.stat(digest);
   if (!index || index.size > 4 * 1024 * 1024) return undefined;
   try {
-    return parseManifest(await readAll(registry.blobs.open(index, undefined)), undefined);
+    return parseManifest(await readAll(await registry.blobs.open(index, undefined)), undefined);
   } catch {
     return undefined; // a blob that is not a manifest has no references
   }

@@ -92,7 +92,7 @@ export class DataKeys {
   private async create(): Promise<StoredDataKey> {
     const kek = this.keyring.keys.get(this.keyring.active)!;
     const dk: StoredDataKey = {
-      id: newKeyId('d'),
+      id: newKeyId('d', (candidate) => this.keys.has(candidate)),
       kek: this.keyring.active,
       wrapped: wrapKey(kek, randomBytes(32)).toString('base64'),
       createdAt: new Date().toISOString(),

@@ -127,12 +127,18 @@ export class EncryptedStore implements ObjectStore {
   private async *openAll(key: string, stream: Readable): AsyncGenerator<Buffer> {
     const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     let head = Buffer.alloc(0);
-    while (head.length < HEADER_SIZE) {
-      const next = await chunks.next();
-      if (next.done) throw new IntegrityError(key, 'object is shorter than its encryption header');
-      head = Buffer.concat([head, next.value]);
+    let ctx: SegmentContext;
+    try {
+      while (head.length < HEADER_SIZE) {
+        const next = await chunks.next();
+        if (next.done) throw new IntegrityError(key, 'object is shorter than its encryption header');
+        head = Buffer.concat([head, next.value]);
+      }
+      ctx = await this.context(key, head);
+    } catch (err) {
+      stream.destroy(); // release the file handle or socket: nobody else will read this stream
+      throw err;
     }
-    const ctx = await this.context(key, head);
     const rest = Readable.from(
       (async function* () {
         yield head.subarray(HEADER_SIZE);

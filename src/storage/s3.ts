@@ -31,24 +31,6 @@ const READ_WINDOW = 8 * 1024 * 1024;
 const READ_AHEAD = 3;
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'SlowDown',
-  'ServiceUnavailable',
-  'InternalError',
-  'RequestTimeout',
-  'NoSuchBucket',
-  'AccessDenied',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-]);
 
 export class S3Store implements ObjectStore, PresignedReader {
   readonly description: string;
@@ -263,15 +245,16 @@ export class S3Store implements ObjectStore, PresignedReader {
     return this.options.prefix + key;
   }
 
+  /**
+   * Not found is the caller's business; an abort is the client's; anything else the store (or a
+   * proxy in front of it, whose 502/504 minio reports with an empty code) did: unavailable.
+   */
   private wrap(err: unknown, key: string): Error {
     const code = (err as { code?: string })?.code;
     if (code && NOT_FOUND.has(code)) return new ObjectNotFoundError(key);
-    const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-    if ((code && UNAVAILABLE_CODES.has(code)) || (status !== undefined && status >= 500)) {
-      return new StorageUnavailableError(`s3 ${this.options.endpoint}: ${code ?? status}: ${(err as Error).message}`, { cause: err });
-    }
-    if ((err as Error)?.name === 'AbortError') return err as Error;
-    return err instanceof Error ? err : new Error(String(err));
+    if ((err as Error)?.name === 'AbortError' || code === 'ABORT_ERR') return err as Error;
+    if (err instanceof StorageUnavailableError || err instanceof ObjectNotFoundError) return err;
+    return new StorageUnavailableError(`s3 ${this.options.endpoint}: ${code || 'error'}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 
   async close(): Promise<void> {

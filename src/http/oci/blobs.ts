@@ -42,7 +42,7 @@ export async function getBlob({ ctx, repo, ref, registry, options, signal }: Rou
     ctx.length = length;
     return;
   }
-  ctx.body = registry.blobs.open(index, range, { signal });
+  ctx.body = await registry.blobs.open(index, range, { signal });
   ctx.length = length;
 }
 
