@@ -4,6 +4,7 @@
 // With --store s3 both registries use the Swift S3 endpoint from deploy/swift (must be running).
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/config/units.js';
+import { removeBucket, swiftOptions } from '../test/helpers/stores.js';
 import { deterministicStream, digestOfStream, peakRssMiB, pullBlob, pushBlob, startDistribution, startOurs, timed, type Registry } from './lib.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, store: { type: 'string', default: 'filesystem' }, endpoint: { type: 'string', default: 'http://127.0.0.1:8080' }, 'part-size': { type: 'string' }, concurrency: { type: 'string' } } });
@@ -46,6 +47,12 @@ for (const start of [() => startOurs('dr-registry', ourEnv), () => startDistribu
   } finally {
     await reg.stop();
   }
+}
+if (s3) {
+  // Leave the store as it was: gigabytes of bench data slow every later run down.
+  const bucket = (name: string) => ({ ...swiftOptions(name), endpoint: values.endpoint! });
+  await removeBucket(bucket(bucketOurs));
+  await removeBucket(bucket(bucketDist));
 }
 const mib = size / 1024 / 1024;
 console.log(`blob ${values.size} on ${values.store}, pushed as one streamed PATCH, pulled whole`);

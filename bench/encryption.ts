@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/config/units.js';
 import { newKey, saveKeyring } from '../src/crypto/keyring.js';
+import { removeBucket, swiftOptions } from '../test/helpers/stores.js';
 import { deterministicStream, digestOfStream, peakRssMiB, pullBlob, pushBlob, startOurs, timed } from './lib.js';
 
 const { values } = parseArgs({
@@ -36,7 +37,8 @@ for (const [label, extra] of [
   ['plain', {}],
   ['encrypted', { DRREG_ENCRYPTION_KEYRING: keyring }],
 ] as const) {
-  const reg = await startOurs(label, { ...storeEnv(label), ...extra });
+  const env: Record<string, string> = { ...storeEnv(label), ...extra };
+  const reg = await startOurs(label, env);
   const r = { push: [] as number[], pull: [] as number[], rss: 0 };
   try {
     for (let i = 0; i < rounds; i++) {
@@ -50,6 +52,7 @@ for (const [label, extra] of [
     await reg.stop();
   }
   results[label] = r;
+  if (values.store === 's3') await removeBucket({ ...swiftOptions(env.DRREG_STORAGE_S3_BUCKET), endpoint: 'http://127.0.0.1:8080' });
 }
 await rm(dir, { recursive: true, force: true });
 
