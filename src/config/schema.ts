@@ -134,6 +134,12 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // A presigned URL hands the client the stored bytes: with encryption on, that is ciphertext.
+    if (config.storage.s3.redirect && config.encryption.keyring) {
+      ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'redirect'], message: 'cannot be true while encryption.keyring is set' });
+    }
+  });
 
 export type Config = z.output<typeof configSchema>;

@@ -58,6 +58,9 @@ describe('configuration', () => {
     [{ DRREG_STORAGE_S3_PARTSIZE: '1MiB' }, /storage\.s3\.partSize .*5MiB/],
     [{ DRREG_STORAGE_S3_CONCURRENCY: 'many' }, /storage\.s3\.concurrency/],
     [{ DRREG_STORAGE_FILESYSTEM_ROOTT: '/x' }, /unknown environment variable DRREG_STORAGE_FILESYSTEM_ROOTT/],
+    [{ DRREG_STORAGE_S3_REDIRECT: 'true', DRREG_ENCRYPTION_KEYRING: '/k.yml' }, /storage\.s3\.redirect \(from DRREG_STORAGE_S3_REDIRECT\): cannot be true while encryption/],
+    [{ DRREG_RETENTION_POLICIES: '[{"repositories":"a/*","keepLast":-1}]' }, /retention\.policies\.0\.keepLast/],
+    [{ DRREG_ADMIN_TOKEN: 'short' }, /admin\.token \(from DRREG_ADMIN_TOKEN\): must be empty/],
   ])('refuses %o with a message naming the key', (env, message) => {
     expect(() => loadConfig({ env })).toThrow(ConfigError);
     expect(() => loadConfig({ env })).toThrow(message);
