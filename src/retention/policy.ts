@@ -3,17 +3,10 @@
 // Calendar buckets follow restic's `forget --keep-*`: going from newest to oldest, the newest point
 // of each hour/day/week/month/year is kept, for the N most recent buckets that have a point.
 // Buckets are in UTC. Each tag of each repository is its own series.
+import type { RecoveryPointRecord } from '../registry/recovery-points.js';
 
-export interface RecoveryPoint {
-  repo: string;
-  tag: string;
-  digest: string;
-  pushedAt: Date;
-  lastPulledAt?: Date;
-  pinned: boolean;
-  /** The tag points at it now: pruning it would break pulls by tag. */
-  current: boolean;
-}
+/** What the policy looks at in a recovery point (src/registry/recovery-points.ts). */
+export type RecoveryPoint = Pick<RecoveryPointRecord, 'repo' | 'tag' | 'digest' | 'pushedAt' | 'lastPulledAt' | 'pinned' | 'current'>;
 
 export interface RetentionRules {
   keepLast?: number;
