@@ -1,80 +1,92 @@
 #!/bin/bash
-# A single-node OpenStack Swift (Debian bookworm packages, 2.30) with its S3 API (s3api + tempauth)
-# on 127.0.0.1 only, for the tests and for trying dr-registry on object storage locally.
-#   S3 endpoint http://127.0.0.1:$S3_PORT, access key "test:tester", secret "testing", region us-east-1
+# A single-node OpenStack Swift (Debian 12 packages, Swift 2.30) with its S3 API (s3api + tempauth)
+# on 127.0.0.1 only: the real object store of dr-registry's tests, and a way to try the registry on
+# object storage locally.
+#   S3 endpoint http://127.0.0.1:$S3_PORT, access key "test:tester", secret "testing", region us-east-1,
+#   path-style, no TLS.
 #
-# Usage: deploy/swift/start.sh            (installs the packages when missing, configures, starts)
-#        SWIFT_TMPFS=1 deploy/swift/start.sh  (object data on a tmpfs: no xattr size limit; root)
-# Stop:  deploy/swift/stop.sh
-# Idempotent: when Swift already answers on $S3_PORT, it does nothing.
+# Usage: deploy/swift/start.sh                installs the packages when missing, configures, starts
+#        SKIP_INSTALL=1 deploy/swift/start.sh never runs apt-get (automatic when the binaries exist)
+#        SWIFT_TMPFS=1 deploy/swift/start.sh  object data on a tmpfs (no xattr size limit; needs root)
+# Stop:  deploy/swift/stop.sh (same SWIFT_BASE)
+# Idempotent: when Swift already answers on $S3_PORT, it does nothing and exits 0.
+# Several instances can run side by side with other SWIFT_BASE and ports (the fault tests do).
 set -euo pipefail
 
-BASE=${SWIFT_BASE:-/tmp/dr-registry-swift}          # everything except /etc/swift/swift.conf lives here
+BASE=${SWIFT_BASE:-/tmp/dr-registry-swift}   # everything but /etc/swift/swift.conf lives here
 S3_PORT=${S3_PORT:-8080}
-OBJ_PORT=${OBJ_PORT:-6200}; CONT_PORT=${CONT_PORT:-6201}; ACCT_PORT=${ACCT_PORT:-6202}
+OBJ_PORT=${OBJ_PORT:-6200}
+CONT_PORT=${CONT_PORT:-6201}
+ACCT_PORT=${ACCT_PORT:-6202}
 MC_PORT=${MC_PORT:-11211}
-RUN_USER=${RUN_USER:-$(id -un)}              # swift servers drop privileges to this user
+RUN_USER=${RUN_USER:-$(id -un)}              # the servers drop privileges to this user
 SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+t0=$(date +%s)
 
-t0=$(date +%s.%N)
+answers() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
 
-if curl -fsS "http://127.0.0.1:$S3_PORT/healthcheck" >/dev/null 2>&1; then
-  echo "swift already running on 127.0.0.1:$S3_PORT"
+if command -v curl >/dev/null && answers "http://127.0.0.1:$S3_PORT/healthcheck"; then
+  echo "swift already answers on 127.0.0.1:$S3_PORT"
   exit 0
 fi
-if [ -z "${SKIP_INSTALL:-}" ] && command -v swift-proxy-server >/dev/null && command -v memcached >/dev/null; then
-  SKIP_INSTALL=1
-fi
 
-# ---------------------------------------------------------------- 1. packages
-if [ -z "${SKIP_INSTALL:-}" ]; then
-  # Do not let the packages' own init/systemd units start (they would grab :8080 with /etc/swift/*.conf).
-  made_policy=""
+# ------------------------------------------------------------------ 1. packages
+installed() {
+  local bin
+  for bin in swift-proxy-server swift-account-server swift-container-server swift-object-server \
+             swift-ring-builder memcached curl; do
+    command -v "$bin" >/dev/null || return 1
+  done
+}
+if [ -z "${SKIP_INSTALL:-}" ] && ! installed; then
+  # Keep the packages' own services from starting: they would take :8080 with /etc/swift/*.conf.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d; made_policy=1
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       swift swift-proxy swift-account swift-container swift-object memcached curl >/dev/null
-  [ -n "$made_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
 fi
-t_install=$(date +%s.%N)
+t_install=$(date +%s)
 
-# ---------------------------------------------------------------- 2. directories + data filesystem
-mkdir -p "$BASE"/{etc,node,run,log,cache}
+# ------------------------------------------------------------------ 2. data directory
+mkdir -p "$BASE"/{etc,node/d1,run,log,cache}
 if [ -n "${SWIFT_TMPFS:-}" ] && ! mountpoint -q "$BASE/node"; then
-  $SUDO mount -t tmpfs -o size=${SWIFT_TMPFS_SIZE:-4g},mode=755 swift-data "$BASE/node"
+  $SUDO mount -t tmpfs -o "size=${SWIFT_TMPFS_SIZE:-4g},mode=755" swift-data "$BASE/node"
+  mkdir -p "$BASE/node/d1"
 fi
-mkdir -p "$BASE/node/d1"
-[ "$RUN_USER" != "$(id -un)" ] && $SUDO chown -R "$RUN_USER" "$BASE/node" "$BASE/cache"
+if [ "$RUN_USER" != "$(id -un)" ]; then $SUDO chown -R "$RUN_USER" "$BASE/node" "$BASE/cache"; fi
 
-# Swift stores object metadata in user.* xattrs (pickled, in 254-byte chunks).  Probe the capacity.
-xattr_ok=$(python3 - "$BASE/node/d1" <<'EOF'
+# Swift keeps object metadata in user.* xattrs, pickled in 254-byte chunks; ext4 holds only ~3.5 KB
+# of them per file, and an object whose metadata does not fit fails with a misleading 503 SlowDown.
+# (Swift's own python3, a dependency of the packages, not whatever python3 comes first in PATH.)
+xattr_chunks=$(/usr/bin/python3 - "$BASE/node/d1" <<'EOF'
 import os, sys, tempfile
-fd, p = tempfile.mkstemp(dir=sys.argv[1]); n = 0
+fd, path = tempfile.mkstemp(dir=sys.argv[1]); n = 0
 try:
-    for i in range(40):                      # 40 * 254 B ~ 10 KB
-        os.setxattr(p, 'user.swift.metadata%d' % i, b'x' * 254); n += 1
+    for i in range(40):
+        os.setxattr(path, 'user.swift.metadata%d' % i, b'x' * 254); n += 1
 except OSError:
     pass
 finally:
-    os.close(fd); os.unlink(p)
+    os.close(fd); os.unlink(path)
 print(n)
 EOF
 )
-if [ "$xattr_ok" -eq 0 ]; then
-  echo "ERROR: $BASE/node does not support user xattrs; Swift cannot store objects there" >&2; exit 1
-elif [ "$xattr_ok" -lt 40 ]; then
-  echo "NOTE: $BASE/node holds only ~$((xattr_ok*254)) B of xattrs per file (ext4?). Objects whose" >&2
-  echo "      metadata pickles to more than that get 507 -> S3 503 SlowDown. Keep user metadata small" >&2
-  echo "      (<~2 KB, few keys) or use SWIFT_TMPFS=1 / an XFS data dir." >&2
+if [ "$xattr_chunks" -eq 0 ]; then
+  echo "ERROR: $BASE/node does not support user xattrs; Swift cannot store objects there" >&2
+  exit 1
+elif [ "$xattr_chunks" -lt 40 ]; then
+  echo "note: $BASE/node holds ~$((xattr_chunks * 254)) B of xattrs per file: keep object metadata" \
+       "under ~2 KB, or use SWIFT_TMPFS=1 or an XFS data dir" >&2
 fi
 
-# ---------------------------------------------------------------- 3. config files
-# swift.conf is ALWAYS read from /etc/swift/swift.conf (hard-coded in swift.common.utils).
-SWIFT_CONF=$(cat <<'EOF'
-[swift-hash]
+# ------------------------------------------------------------------ 3. configuration
+# swift.conf is always read from /etc/swift (hard-coded in Swift), and every instance shares it:
+# never change the hash values, or existing data dirs become unreadable.
+SWIFT_CONF='[swift-hash]
 swift_hash_path_prefix = ci-swift-prefix
 swift_hash_path_suffix = ci-swift-suffix
 
@@ -84,27 +96,25 @@ default = yes
 
 [swift-constraints]
 # defaults: max_file_size 5 GiB, max_meta_overall_size 4096, max_meta_count 90,
-# max_object_name_length 1024, container_listing_limit 10000
-EOF
-)
-if ! [ "$(cat /etc/swift/swift.conf 2>/dev/null)" = "$SWIFT_CONF" ]; then   # needs root only when it changes
+# max_object_name_length 1024, container_listing_limit 10000'
+if [ "$(cat /etc/swift/swift.conf 2>/dev/null)" != "$SWIFT_CONF" ]; then
   $SUDO mkdir -p /etc/swift
   printf '%s\n' "$SWIFT_CONF" | $SUDO tee /etc/swift/swift.conf >/dev/null
 fi
 
-for s in account:$ACCT_PORT:1 container:$CONT_PORT:2 object:$OBJ_PORT:2; do
-  IFS=: read -r name port workers <<<"$s"
+# The three storage servers: same shape, their own port.
+for server in account:$ACCT_PORT container:$CONT_PORT object:$OBJ_PORT; do
+  name=${server%%:*} port=${server##*:}
   cat > "$BASE/etc/$name-server.conf" <<EOF
 [DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = $port
-workers = $workers
+workers = 2
 user = $RUN_USER
 swift_dir = $BASE/etc
 devices = $BASE/node
 mount_check = false
 recon_cache_path = $BASE/cache
-log_level = INFO
 
 [pipeline:main]
 pipeline = healthcheck $name-server
@@ -117,6 +127,10 @@ use = egg:swift#healthcheck
 EOF
 done
 
+# The proxy, with only the middleware the S3 API needs: s3api translates S3 to Swift, tempauth
+# checks the S3 signatures (its tokens live in memcached), slo stores multipart uploads, copy and
+# versioned_writes (which needs symlink) back S3 copy and versioning (Distribution's S3 driver
+# copies); Swift inserts dlo when it is missing.
 cat > "$BASE/etc/proxy-server.conf" <<EOF
 [DEFAULT]
 bind_ip = 127.0.0.1
@@ -124,16 +138,15 @@ bind_port = $S3_PORT
 workers = 2
 user = $RUN_USER
 swift_dir = $BASE/etc
-log_level = INFO
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit s3api tempauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
-# single storage node: never "error-limit" it (default 60 s would turn one 507/timeout
-# into a minute of 503 "Please reduce your request rate" for every request)
+# One storage node: never "error-limit" it, or one failure (a 507, a timeout) turns into 60 s of
+# 503 "Please reduce your request rate" for every request.
 error_suppression_interval = 0
 
 [filter:s3api]
@@ -149,91 +162,54 @@ user_test_tester = testing .admin
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$MC_PORT
 
-[filter:catch_errors]
-use = egg:swift#catch_errors
-
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-
-[filter:listing_formats]
-use = egg:swift#listing_formats
-
-[filter:bulk]
-use = egg:swift#bulk
-
-[filter:tempurl]
-use = egg:swift#tempurl
-
-[filter:ratelimit]
-use = egg:swift#ratelimit
-
-[filter:copy]
-use = egg:swift#copy
-
-[filter:container-quotas]
-use = egg:swift#container_quotas
-
-[filter:account-quotas]
-use = egg:swift#account_quotas
-
-[filter:slo]
-use = egg:swift#slo
-
-[filter:dlo]
-use = egg:swift#dlo
-
 [filter:versioned_writes]
 use = egg:swift#versioned_writes
 allow_versioned_writes = true
 allow_object_versioning = true
-
-[filter:symlink]
-use = egg:swift#symlink
 EOF
+for filter in catch_errors gatekeeper healthcheck proxy-logging listing_formats copy slo dlo symlink; do
+  printf '\n[filter:%s]\nuse = egg:swift#%s\n' "$filter" "${filter//-/_}" >> "$BASE/etc/proxy-server.conf"
+done
 
-# ---------------------------------------------------------------- 4. rings (1 replica, 2^8 partitions)
-(
-  cd "$BASE/etc"
-  for r in object:$OBJ_PORT container:$CONT_PORT account:$ACCT_PORT; do
-    n=${r%%:*}; p=${r##*:}
-    rm -f "$n.builder" "$n.ring.gz"
-    swift-ring-builder "$n.builder" create 8 1 1 >/dev/null
-    swift-ring-builder "$n.builder" add --region 1 --zone 1 --ip 127.0.0.1 --port "$p" --device d1 --weight 100 >/dev/null
-    swift-ring-builder "$n.builder" rebalance >/dev/null
-  done
-)
-t_config=$(date +%s.%N)
+# Rings: 2^8 partitions, 1 replica, one device on this node.
+for ring in object:$OBJ_PORT container:$CONT_PORT account:$ACCT_PORT; do
+  name=${ring%%:*} port=${ring##*:}
+  builder="$BASE/etc/$name.builder"
+  rm -f "$builder" "$BASE/etc/$name.ring.gz"
+  swift-ring-builder "$builder" create 8 1 1 >/dev/null
+  swift-ring-builder "$builder" add --region 1 --zone 1 --ip 127.0.0.1 --port "$port" --device d1 --weight 100 >/dev/null
+  swift-ring-builder "$builder" rebalance >/dev/null
+done
 
-# ---------------------------------------------------------------- 5. start (own session each; pidfile = session/group id)
-start_bg() {  # start_bg NAME CMD...   -> $BASE/run/NAME.pid holds the exact PID (also its PGID/SID)
+# ------------------------------------------------------------------ 4. start
+# Servers of an earlier start of this instance that never came up would hold the ports: stop them.
+bash "$(dirname "$0")/stop.sh"
+# Each server in a session of its own; the pid file holds the exact PID (also its group id), which
+# stop.sh signals. (`setsid cmd & echo $!` would record setsid's PID when setsid forks.)
+start_bg() {
   local name=$1; shift
   setsid bash -c 'echo $$ > "$0"; exec "$@"' "$BASE/run/$name.pid" "$@" \
       >"$BASE/log/$name.log" 2>&1 </dev/null &
 }
-MC_USER=(); [ "$(id -u)" = 0 ] && MC_USER=(-u memcache)
+MC_USER=(); [ "$(id -u)" = 0 ] && MC_USER=(-u memcache)   # memcached refuses to run as root
 start_bg memcached memcached "${MC_USER[@]}" -l 127.0.0.1 -p "$MC_PORT" -U 0 -m 64
-for s in account container object proxy; do
-  # -v: also log to stderr (-> $BASE/log/$s.log); without a /dev/log syslog the other copy goes to UDP localhost:514
-  start_bg "$s" "swift-$s-server" "$BASE/etc/$s-server.conf" -v
+for server in account container object proxy; do
+  # -v also logs to stderr (the log file); the syslog copy goes nowhere without /dev/log.
+  start_bg "$server" "swift-$server-server" "$BASE/etc/$server-server.conf" -v
 done
 
-for i in $(seq 1 150); do
-  if curl -fsS "http://127.0.0.1:$S3_PORT/healthcheck" >/dev/null 2>&1 \
-     && curl -fsS "http://127.0.0.1:$OBJ_PORT/healthcheck" >/dev/null 2>&1 \
-     && curl -fsS "http://127.0.0.1:$CONT_PORT/healthcheck" >/dev/null 2>&1 \
-     && curl -fsS "http://127.0.0.1:$ACCT_PORT/healthcheck" >/dev/null 2>&1 \
-     && curl -fsS -o /dev/null "http://127.0.0.1:$S3_PORT/auth/v1.0" -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing'; then
-    t_up=$(date +%s.%N)
-    awk -v a="$t0" -v b="$t_install" -v c="$t_config" -v d="$t_up" 'BEGIN {
-      printf "swift up: install %.1fs, config+rings %.1fs, start %.1fs, total %.1fs\n", b-a, c-b, d-c, d-a }'
+# Up means: every server answers and tempauth (through memcached) accepts the test user.
+for _ in $(seq 1 150); do
+  if answers "http://127.0.0.1:$S3_PORT/healthcheck" && answers "http://127.0.0.1:$OBJ_PORT/healthcheck" \
+     && answers "http://127.0.0.1:$CONT_PORT/healthcheck" && answers "http://127.0.0.1:$ACCT_PORT/healthcheck" \
+     && curl -fsS -o /dev/null --max-time 2 -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' \
+             "http://127.0.0.1:$S3_PORT/auth/v1.0" 2>/dev/null; then
+    echo "swift up on 127.0.0.1:$S3_PORT in $(( $(date +%s) - t0 )) s (packages $(( t_install - t0 )) s), data in $BASE"
     exit 0
   fi
   sleep 0.2
 done
-echo "swift did not come up" >&2; tail -n 30 "$BASE"/log/*.log >&2; exit 1
+echo "swift did not come up on 127.0.0.1:$S3_PORT; last log lines:" >&2
+tail -n 20 "$BASE"/log/*.log >&2
+bash "$(dirname "$0")/stop.sh"   # leave no half-started instance behind
+exit 1

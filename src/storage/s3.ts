@@ -1,16 +1,24 @@
 // S3-compatible object storage (AWS S3, MinIO, Ceph RGW, OpenStack Swift's S3 API) through the
-// minio client. Writes stream with bounded memory: the body is cut into parts of `partSize`, at
-// most `concurrency` of them in flight, and an object is invisible until its upload completes.
-// (minio's own putObject buffers a ~550 MB part when the size is unknown, so multipart is driven
-// here with its low-level calls.)
-import { Buffer } from 'node:buffer';
-import { Readable } from 'node:stream';
+// minio client.
+//
+// Writes stream with bounded memory: the body is cut into parts of `partSize` bytes, at most
+// `concurrency` of them on their way and one more filling, so a put holds at most
+// (concurrency + 1) x partSize whatever the object's size. A body that fits in one part is a single
+// PUT; a larger one is a multipart upload, invisible until completed and aborted on any failure.
+// minio's own putObject is not used for streams: with an unknown size it buffers one part of
+// ~560 MB (5 TiB / 10,000 parts), and for large known sizes it resumes any pending upload of the
+// same key (findUploadId), which mixes the parts of concurrent writers, and never aborts on failure.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { Readable, addAbortSignal } from 'node:stream';
 import { Client } from 'minio';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PresignedReader, PutOptions } from './driver.js';
 import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
 import { readAll } from './streams.js';
 
 export interface S3Options {
+  /** URL of the S3 API, e.g. http://127.0.0.1:8080. */
   endpoint: string;
   bucket: string;
   region: string;
@@ -19,26 +27,37 @@ export interface S3Options {
   pathStyle: boolean;
   /** Key prefix inside the bucket: "" or ending in "/". */
   prefix: string;
+  /** Multipart part size in bytes (5 MiB..5 GiB); also the largest single PUT. */
   partSize: number;
+  /** Parts uploaded in parallel by one put. */
   concurrency: number;
+  /** check() creates a missing bucket instead of failing. */
   createBucket: boolean;
-  /** Blob GETs may be redirected to presigned URLs (used by the HTTP layer). */
-  redirect: boolean;
+  /** Blob GETs may be redirected to presigned URLs (read by the HTTP layer, not by this driver). */
+  redirect?: boolean;
 }
 
-/** Large reads go in windows of this size, this many at a time (bounded by storage.s3.concurrency). */
+/** A request whose socket sees no traffic this long fails: a hung store must not hang requests forever. */
+const IDLE_TIMEOUT_MS = 120_000;
+/** Large ranges are read in windows of this size, a few at a time (see getWindows). */
 const READ_WINDOW = 8 * 1024 * 1024;
 const READ_AHEAD = 3;
 
-const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
+const NOT_FOUND = new Set(['NoSuchKey', 'NotFound']);
+/** A concurrent start-up (another replica) may create the bucket first; the probe write decides. */
+const BUCKET_EXISTS = new Set(['BucketAlreadyOwnedByYou', 'BucketAlreadyExists']);
 
 export class S3Store implements ObjectStore, PresignedReader {
   readonly description: string;
   private readonly client: Client;
+  private readonly agent: http.Agent;
+  /** "endpoint, bucket" in every error message, so an operator knows which store failed. */
+  private readonly where: string;
 
   constructor(private readonly options: S3Options) {
     const url = new URL(options.endpoint);
     const useSSL = url.protocol === 'https:';
+    this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     this.client = new Client({
       endPoint: url.hostname,
       port: url.port ? Number(url.port) : useSSL ? 443 : 80,
@@ -47,82 +66,212 @@ export class S3Store implements ObjectStore, PresignedReader {
       secretKey: options.secretKey,
       region: options.region,
       pathStyle: options.pathStyle,
+      transport: withIdleTimeout(useSSL ? https : http, IDLE_TIMEOUT_MS),
+      transportAgent: this.agent,
+      // minio's one retry replaces the store's error code (SlowDown, InternalError...) with
+      // "Request failed after 1 retries" and leaves the failed response unread; the caller (or the
+      // registry's client) retries instead, with the real reason in hand.
+      retryOptions: { disableRetry: true },
     });
+    this.where = `${url.origin} bucket ${options.bucket}`;
     this.description = `s3:${url.origin}/${options.bucket}/${options.prefix}`;
   }
 
-  async check(): Promise<void> {
-    const where = `${this.options.endpoint} bucket ${this.options.bucket}`;
+  /** Proves the endpoint answers, the credentials are valid and may write, and the bucket exists. */
+  async check(options: OpOptions = {}): Promise<void> {
+    const { bucket, region, prefix, createBucket } = this.options;
     try {
-      if (!(await this.client.bucketExists(this.options.bucket))) {
-        if (!this.options.createBucket) throw new Error('bucket does not exist (storage.s3.createBucket is false)');
-        await this.client.makeBucket(this.options.bucket, this.options.region);
+      options.signal?.throwIfAborted();
+      if (!(await this.client.bucketExists(bucket))) {
+        if (!createBucket) throw new Error('bucket does not exist (storage.s3.createBucket is false)');
+        await this.client.makeBucket(bucket, region).catch((err: unknown) => {
+          if (!BUCKET_EXISTS.has(errorCode(err) ?? '')) throw err;
+        });
       }
-      const probe = `${this.options.prefix}_probe/${process.pid}-${Date.now()}`;
-      await this.client.putObject(this.options.bucket, probe, Buffer.from('ok'));
-      await this.client.removeObject(this.options.bucket, probe);
+      const probe = `${prefix}_probe/${randomUUID()}`;
+      await this.client.putObject(bucket, probe, Buffer.from('ok'));
+      await this.client.removeObject(bucket, probe);
     } catch (err) {
-      const reason = (err as { code?: string }).code ?? (err as Error).message;
-      throw new StorageUnavailableError(`s3 store ${where} is not usable: ${reason}: ${(err as Error).message}`, { cause: err });
+      throw new StorageUnavailableError(`s3 store ${this.where} is not usable: ${describe(err)}`, { cause: err });
     }
   }
 
   async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<number> {
-    const name = this.name(key);
+    // Bytes take the stream path too: one code path, and large arrays are cut into parts as well.
+    const source = body instanceof Uint8Array ? Readable.from([body]) : body;
+    const size = body instanceof Uint8Array ? body.byteLength : options.size;
     try {
-      if (body instanceof Uint8Array) {
-        await this.client.putObject(this.options.bucket, name, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-        return body.byteLength;
-      }
-      return await this.putStream(name, body, options);
+      return await this.putStream(key, source, size, options.signal);
     } catch (err) {
-      if (!(body instanceof Uint8Array)) body.destroy();
-      throw this.wrap(err, key);
+      source.destroy();
+      throw err;
     }
   }
 
-  async get(key: string, range?: ByteRange, _options: OpOptions = {}): Promise<Readable> {
-    try {
-      if (!range) return await this.client.getObject(this.options.bucket, this.name(key));
-      if (range.end !== undefined && range.end - range.start + 1 > 2 * READ_WINDOW) {
-        return await this.getWindows(key, range.start, range.end);
+  async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
+    options.signal?.throwIfAborted();
+    const start = range?.start ?? 0;
+    const end = range?.end;
+    let source: AsyncIterable<Buffer>;
+    if (end !== undefined && end - start + 1 > 2 * READ_WINDOW) {
+      source = await this.getWindows(key, start, end);
+    } else {
+      const length = end === undefined ? 0 : end - start + 1; // 0: to the last byte
+      try {
+        source = await this.client.getPartialObject(this.options.bucket, this.name(key), start, length);
+      } catch (err) {
+        // A range that starts at the end of the object is empty, as a file read there is.
+        if (errorCode(err) !== 'InvalidRange') throw this.storeError(err, key);
+        source = Readable.from([]);
       }
-      const length = range.end === undefined ? 0 : range.end - range.start + 1;
-      return await this.client.getPartialObject(this.options.bucket, this.name(key), range.start, length);
+    }
+    return this.relay(source, key, options.signal);
+  }
+
+  async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
+    options.signal?.throwIfAborted();
+    try {
+      const st = await this.client.statObject(this.options.bucket, this.name(key));
+      return { key, size: st.size, modified: st.lastModified };
     } catch (err) {
-      throw this.wrap(err, key);
+      const wrapped = this.storeError(err, key);
+      if (wrapped instanceof ObjectNotFoundError) return undefined;
+      throw wrapped;
+    }
+  }
+
+  async delete(key: string, options: OpOptions = {}): Promise<void> {
+    options.signal?.throwIfAborted();
+    try {
+      await this.client.removeObject(this.options.bucket, this.name(key));
+    } catch (err) {
+      const wrapped = this.storeError(err, key);
+      if (!(wrapped instanceof ObjectNotFoundError)) throw wrapped;
+    }
+  }
+
+  /** ListObjectsV2 pages of 1000, in the store's (byte) order, with this store's prefix removed. */
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    const { bucket } = this.options;
+    const startAfter = options.startAfter === undefined ? '' : this.name(options.startAfter);
+    let token = '';
+    do {
+      options.signal?.throwIfAborted();
+      const page = await this.call(prefix, () =>
+        // start-after only matters on the first page; the continuation token carries it on.
+        this.client.listObjectsV2Query(bucket, this.name(prefix), token, '', 1000, token ? '' : startAfter),
+      );
+      for (const obj of page.objects) {
+        if (obj.name) yield { key: obj.name.slice(this.options.prefix.length), size: obj.size, modified: obj.lastModified };
+      }
+      token = page.isTruncated ? page.nextContinuationToken : '';
+    } while (token);
+  }
+
+  async presignedGetUrl(key: string, expirySeconds: number): Promise<string> {
+    return this.call(key, () => this.client.presignedGetObject(this.options.bucket, this.name(key), expirySeconds));
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+
+  /** One PUT when the body fits in a part, else a multipart upload. */
+  private async putStream(key: string, body: Readable, size: number | undefined, signal?: AbortSignal): Promise<number> {
+    signal?.throwIfAborted();
+    // A body of known size smaller than a part gets a buffer of its own size, not of partSize.
+    const bufferSize = size === undefined ? this.options.partSize : Math.max(1, Math.min(size, this.options.partSize));
+    // Full part buffers are recycled once uploaded: at most concurrency + 1 of them ever exist.
+    const spare: Buffer[] = [];
+    const parts = cutParts(body, { bufferSize, expected: size, signal, acquire: () => spare.pop() ?? Buffer.allocUnsafe(bufferSize) });
+    const first = await parts.next();
+    const second = first.done ? first : await parts.next();
+    if (second.done) {
+      const bytes = first.done ? Buffer.alloc(0) : first.value;
+      await this.call(key, () => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length));
+      return bytes.length;
+    }
+    const recycle = (part: Buffer) => {
+      if (part.length === bufferSize) spare.push(part);
+    };
+    return this.putMultipart(key, [first.value as Buffer, second.value], parts, recycle, signal);
+  }
+
+  /**
+   * Uploads `head` then the rest of `parts`, `concurrency` at a time, and completes the upload only
+   * when every part is stored and the put was not aborted. Any failure aborts the upload.
+   */
+  private async putMultipart(
+    key: string,
+    head: Buffer[],
+    parts: AsyncIterable<Buffer>,
+    recycle: (part: Buffer) => void,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const { bucket, concurrency } = this.options;
+    const name = this.name(key);
+    const uploadID = await this.call(key, () => this.client.initiateNewMultipartUpload(bucket, name, {}));
+    const etags: Array<{ part: number; etag: string }> = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: Error | undefined;
+    let total = 0;
+    let partNumber = 0;
+
+    const send = async (payload: Buffer) => {
+      // Back-pressure: read no further while `concurrency` parts are on their way.
+      while (inFlight.size >= concurrency && !failure) await Promise.race(inFlight);
+      if (failure) throw failure;
+      const part = ++partNumber;
+      total += payload.length;
+      const task = this.client
+        .uploadPart({ bucketName: bucket, objectName: name, uploadID, partNumber: part, headers: {} }, payload)
+        .then((res) => void etags.push({ part, etag: res.etag }))
+        .catch((err: unknown) => void (failure ??= this.storeError(err, key)))
+        .finally(() => {
+          inFlight.delete(task);
+          recycle(payload);
+        });
+      inFlight.add(task);
+    };
+
+    try {
+      for (const payload of head) await send(payload);
+      for await (const payload of parts) await send(payload);
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+      signal?.throwIfAborted();
+      etags.sort((a, b) => a.part - b.part);
+      await this.call(key, () => this.client.completeMultipartUpload(bucket, name, uploadID, etags));
+      return total;
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      // Best effort: if the store is down the upload stays, invisible, until the store expires it.
+      await this.client.abortMultipartUpload(bucket, name, uploadID).catch(() => undefined);
+      throw err;
     }
   }
 
   /**
-   * A large range read as consecutive windows fetched a few at a time and streamed in order: one
-   * GET stream from Swift or S3 is slower than the client's link, several in parallel are not.
+   * A large range as consecutive windows fetched a few at a time and streamed in order: one GET
+   * stream from Swift or S3 is slower than the client's link, several in parallel are not.
    */
-  private async getWindows(key: string, start: number, end: number): Promise<Readable> {
+  private async getWindows(key: string, start: number, end: number): Promise<AsyncIterable<Buffer>> {
     const fetchWindow = (from: number): Promise<Buffer> => {
-      const to = Math.min(from + READ_WINDOW - 1, end);
-      const p = this.client
-        .getPartialObject(this.options.bucket, this.name(key), from, to - from + 1)
-        .then((stream) => readAll(stream))
-        .catch((err: unknown) => {
-          throw this.wrap(err, key);
-        });
-      p.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
-      return p;
+      const length = Math.min(READ_WINDOW, end - from + 1);
+      const window = this.call(key, async () => readAll(await this.client.getPartialObject(this.options.bucket, this.name(key), from, length)));
+      window.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
+      return window;
     };
     const ahead = Math.max(1, Math.min(this.options.concurrency, READ_AHEAD));
     const inFlight: Array<Promise<Buffer>> = [];
     let next = start;
     const fill = () => {
-      while (next <= end && inFlight.length < ahead) {
-        inFlight.push(fetchWindow(next));
-        next += READ_WINDOW;
-      }
+      for (; next <= end && inFlight.length < ahead; next += READ_WINDOW) inFlight.push(fetchWindow(next));
     };
     fill();
     // The first window is awaited here, so a missing object fails get() itself, as the contract says.
     const first = await inFlight.shift()!;
-    async function* windows(): AsyncGenerator<Buffer> {
+    return (async function* () {
       fill();
       yield first;
       while (inFlight.length > 0) {
@@ -130,165 +279,117 @@ export class S3Store implements ObjectStore, PresignedReader {
         fill();
         yield window;
       }
-    }
-    return Readable.from(windows(), { objectMode: false });
+    })();
   }
 
-  async presignedGetUrl(key: string, expirySeconds: number): Promise<string> {
+  /** The object's bytes as a stream whose errors are storage errors and which the signal destroys. */
+  private relay(source: AsyncIterable<Buffer>, key: string, signal?: AbortSignal): Readable {
+    const toStoreError = (err: unknown) => this.storeError(err, key);
+    // Destroying the result returns the generator, which destroys the response under it.
+    const out = Readable.from(
+      (async function* () {
+        try {
+          yield* source;
+        } catch (err) {
+          throw toStoreError(err);
+        }
+      })(),
+      { objectMode: false },
+    );
+    return signal ? addAbortSignal(signal, out) : out;
+  }
+
+  private async call<T>(key: string, op: () => Promise<T>): Promise<T> {
     try {
-      return await this.client.presignedGetObject(this.options.bucket, this.name(key), expirySeconds);
+      return await op();
     } catch (err) {
-      throw this.wrap(err, key);
+      throw this.storeError(err, key);
     }
-  }
-
-  async stat(key: string): Promise<ObjectInfo | undefined> {
-    try {
-      const st = await this.client.statObject(this.options.bucket, this.name(key));
-      return { key, size: st.size, modified: st.lastModified };
-    } catch (err) {
-      const wrapped = this.wrap(err, key);
-      if (wrapped instanceof ObjectNotFoundError) return undefined;
-      throw wrapped;
-    }
-  }
-
-  async delete(key: string): Promise<void> {
-    try {
-      await this.client.removeObject(this.options.bucket, this.name(key));
-    } catch (err) {
-      const wrapped = this.wrap(err, key);
-      if (!(wrapped instanceof ObjectNotFoundError)) throw wrapped;
-    }
-  }
-
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
-    const fullPrefix = this.name(prefix);
-    const startAfter = options.startAfter === undefined ? '' : this.name(options.startAfter);
-    let token = '';
-    do {
-      options.signal?.throwIfAborted();
-      let page: Awaited<ReturnType<Client['listObjectsV2Query']>>;
-      try {
-        page = await this.client.listObjectsV2Query(this.options.bucket, fullPrefix, token, '', 1000, token ? '' : startAfter);
-      } catch (err) {
-        throw this.wrap(err, prefix);
-      }
-      for (const obj of page.objects) {
-        if (!obj.name) continue;
-        yield { key: obj.name.slice(this.options.prefix.length), size: obj.size, modified: obj.lastModified };
-      }
-      token = page.isTruncated ? page.nextContinuationToken : '';
-    } while (token);
   }
 
   /**
-   * Streams a body into one object. A body that fits in one part is a single PUT; a larger one is
-   * a multipart upload, aborted on any failure so nothing partial remains.
+   * Not found is the caller's business and an abort the client's; anything else the store, the
+   * network or a proxy in front of the store did: unavailable, with the store's own code and message.
    */
-  private async putStream(name: string, body: Readable, options: PutOptions): Promise<number> {
-    const { bucket, partSize, concurrency } = this.options;
-    const signal = options.signal;
-    // Part buffers are recycled: at most concurrency + 1 exist, and none is left for the GC.
-    const spare: Buffer[] = [];
-    const parts = cutParts(body, partSize, () => spare.pop() ?? Buffer.allocUnsafe(partSize), signal);
-    const first = await parts.next();
-    const firstPart = first.done ? Buffer.alloc(0) : first.value;
-    const second = first.done ? first : await parts.next();
-    if (second.done) {
-      await this.client.putObject(bucket, name, firstPart);
-      return firstPart.length;
-    }
-
-    const uploadId = await this.client.initiateNewMultipartUpload(bucket, name, {});
-    const etags: Array<{ part: number; etag: string }> = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    let total = 0;
-    let partNumber = 0;
-    const upload = (payload: Buffer) => {
-      const part = ++partNumber;
-      total += payload.length;
-      const task = this.client
-        .uploadPart({ bucketName: bucket, objectName: name, uploadID: uploadId, partNumber: part, headers: {} }, payload)
-        .then((res) => void etags.push({ part, etag: res.etag }))
-        .catch((err: unknown) => void (failure ??= err))
-        .finally(() => {
-          inFlight.delete(task);
-          if (payload.length === partSize) spare.push(payload);
-        });
-      inFlight.add(task);
-    };
-    try {
-      upload(firstPart);
-      upload(second.value);
-      for await (const payload of parts) {
-        // Back-pressure: read no further while `concurrency` parts are on their way.
-        while (inFlight.size >= concurrency && failure === undefined) await Promise.race(inFlight);
-        if (failure !== undefined) throw failure;
-        upload(payload);
-      }
-      await Promise.all(inFlight);
-      if (failure !== undefined) throw failure;
-      signal?.throwIfAborted();
-      etags.sort((a, b) => a.part - b.part);
-      await this.client.completeMultipartUpload(bucket, name, uploadId, etags);
-      return total;
-    } catch (err) {
-      await Promise.allSettled(inFlight);
-      await this.client.abortMultipartUpload(bucket, name, uploadId).catch(() => undefined);
-      throw err;
-    }
+  private storeError(err: unknown, key: string): Error {
+    if (err instanceof ObjectNotFoundError || err instanceof StorageUnavailableError) return err;
+    if (NOT_FOUND.has(errorCode(err) ?? '')) return new ObjectNotFoundError(key);
+    if (err instanceof Error && err.name === 'AbortError') return err;
+    return new StorageUnavailableError(`s3 ${this.where}, object ${key}: ${describe(err)}`, { cause: err });
   }
 
   private name(key: string): string {
     return this.options.prefix + key;
   }
-
-  /**
-   * Not found is the caller's business; an abort is the client's; anything else the store (or a
-   * proxy in front of it, whose 502/504 minio reports with an empty code) did: unavailable.
-   */
-  private wrap(err: unknown, key: string): Error {
-    const code = (err as { code?: string })?.code;
-    if (code && NOT_FOUND.has(code)) return new ObjectNotFoundError(key);
-    if ((err as Error)?.name === 'AbortError' || code === 'ABORT_ERR') return err as Error;
-    if (err instanceof StorageUnavailableError || err instanceof ObjectNotFoundError) return err;
-    return new StorageUnavailableError(`s3 ${this.options.endpoint}: ${code || 'error'}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  }
-
-  async close(): Promise<void> {
-    // The minio client keeps no resources that need releasing.
-  }
 }
 
-/**
- * Cuts a stream into parts of exactly `size` bytes (the last one shorter), each a buffer from
- * `acquire` filled in place. A part is the caller's until it hands the buffer back to `acquire`.
- */
-async function* cutParts(body: Readable, size: number, acquire: () => Buffer, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  let part = acquire();
+interface CutOptions {
+  /** Every part but the last has exactly this many bytes. */
+  bufferSize: number;
+  /** The declared size: a body longer or shorter than this fails. */
+  expected?: number;
+  signal?: AbortSignal;
+  /** A buffer of bufferSize bytes to fill; it stays the consumer's until it is handed back. */
+  acquire: () => Buffer;
+}
+
+/** Cuts a stream into parts of `bufferSize` bytes (the last one shorter), each filled in place. */
+async function* cutParts(body: Readable, { bufferSize, expected, signal, acquire }: CutOptions): AsyncGenerator<Buffer> {
+  let part: Buffer | undefined;
   let filled = 0;
-  const onAbort = () => body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  let total = 0;
+  const onAbort = () => body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('put aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for await (const chunk of body) {
-      let buf = chunk as Buffer;
-      while (buf.length > 0) {
-        const take = Math.min(size - filled, buf.length);
-        buf.copy(part, filled, 0, take);
+      let bytes = asBuffer(chunk);
+      total += bytes.length;
+      if (expected !== undefined && total > expected) throw new RangeError(`body is longer than its declared size ${expected}`);
+      while (bytes.length > 0) {
+        part ??= acquire();
+        const take = Math.min(bufferSize - filled, bytes.length);
+        bytes.copy(part, filled, 0, take);
         filled += take;
-        buf = buf.subarray(take);
-        if (filled === size) {
+        bytes = bytes.subarray(take);
+        if (filled === bufferSize) {
           yield part;
-          part = acquire();
+          part = undefined;
           filled = 0;
         }
       }
     }
     signal?.throwIfAborted();
-    if (filled > 0) yield part.subarray(0, filled);
+    if (expected !== undefined && total !== expected) throw new RangeError(`body has ${total} bytes, declared size ${expected}`);
+    if (part) yield part.subarray(0, filled);
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+function asBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  return Buffer.from(String(chunk));
+}
+
+/** Fails a request whose socket stays silent for `ms` (connect included), as ETIMEDOUT. */
+function withIdleTimeout(base: typeof http | typeof https, ms: number): { request: typeof http.request } {
+  const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void) => {
+    const req = base.request(options, callback);
+    req.setTimeout(ms, () => req.destroy(Object.assign(new Error(`no answer from the store for ${ms / 1000} s`), { code: 'ETIMEDOUT' })));
+    return req;
+  };
+  return { request: request as typeof http.request };
+}
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && code !== '' ? code : undefined;
+}
+
+/** "SlowDown: Please reduce your request rate.", "ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:8080". */
+function describe(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = errorCode(err);
+  return code && !message.startsWith(code) ? `${code}: ${message}` : message;
 }
