@@ -76,6 +76,8 @@ export function registryOptions(config: Config): RegistryOptions {
     maxManifestBytes: config.manifests.maxSize,
     tagCacheTtlMs: config.cache.tagTtl,
     blobIndexCacheEntries: config.cache.blobIndexEntries,
+    gcGraceMs: config.gc.grace,
+    gcSweepDelayMs: config.gc.sweepDelay,
   };
 }
 

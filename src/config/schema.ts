@@ -51,6 +51,22 @@ const s3 = z
   })
   .strict();
 
+/** One retention policy: a repository glob and the rules that keep its recovery points. */
+export const retentionPolicySchema = z
+  .object({
+    repositories: z.string().min(1),
+    keepLast: z.number().int().min(0).optional(),
+    keepWithin: duration.optional(),
+    keepHourly: z.number().int().min(0).optional(),
+    keepDaily: z.number().int().min(0).optional(),
+    keepWeekly: z.number().int().min(0).optional(),
+    keepMonthly: z.number().int().min(0).optional(),
+    keepYearly: z.number().int().min(0).optional(),
+    keepTags: z.array(z.string()).optional(),
+    keepPulledWithin: duration.optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     listen: listen.default('0.0.0.0:5000'),
@@ -73,24 +89,24 @@ export const configSchema = z
     retention: z
       .object({
         // The first policy whose glob matches a repository applies to it; none: everything kept.
-        policies: z
-          .array(
-            z
-              .object({
-                repositories: z.string().min(1),
-                keepLast: z.number().int().min(0).optional(),
-                keepWithin: duration.optional(),
-                keepHourly: z.number().int().min(0).optional(),
-                keepDaily: z.number().int().min(0).optional(),
-                keepWeekly: z.number().int().min(0).optional(),
-                keepMonthly: z.number().int().min(0).optional(),
-                keepYearly: z.number().int().min(0).optional(),
-                keepTags: z.array(z.string()).optional(),
-                keepPulledWithin: duration.optional(),
-              })
-              .strict(),
-          )
+        policies: z.array(retentionPolicySchema)
           .default([]),
+        // A pruned recovery point stays restorable this long; then the collector may remove it.
+        grace: duration.prefault('24h'),
+        // Prune and then collect garbage this often in the background; 0 runs them only on demand.
+        interval: duration.prefault(0),
+      })
+      .strict()
+      .prefault({}),
+    gc: z
+      .object({
+        // Nothing written or linked more recently than this is collected (pushes in progress).
+        grace: duration.prefault('1h'),
+        // Wait between marking candidates (tombstones) and sweeping them; must exceed the time any
+        // single request takes between checking a blob and writing its reference to it.
+        sweepDelay: duration.prefault('1m'),
+        // Collect manifests that no tag, recovery point, pin or other manifest ever referenced.
+        deleteUntagged: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

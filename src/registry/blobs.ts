@@ -9,6 +9,7 @@ import { isNotFound } from '../storage/errors.js';
 import { blobUnknown } from './errors.js';
 import { readJson, writeJson } from './objects.js';
 import * as paths from './paths.js';
+import type { Tombstones } from './tombstones.js';
 
 export interface BlobPart {
   key: string;
@@ -29,10 +30,41 @@ export class Blobs {
 
   constructor(
     private readonly store: ObjectStore,
-    cacheEntries = 10_000,
+    private readonly tombstones: Tombstones,
+    options: { cacheEntries?: number; linkRefreshMs?: number } = {},
   ) {
-    // Blob indexes are immutable until the blob is collected, so they are cached without expiry.
-    this.indexCache = new LRUCache({ max: cacheEntries });
+    // Blob indexes are immutable until the blob is collected, so they are cached without expiry;
+    // claim() checks the store itself, since another replica's collector may have removed one.
+    this.indexCache = new LRUCache({ max: options.cacheEntries ?? 10_000 });
+    this.linkRefreshMs = options.linkRefreshMs ?? 0;
+  }
+
+  /** Links older than this are rewritten when used, so the collector's grace covers the use. */
+  private readonly linkRefreshMs: number;
+
+  /**
+   * The blob, for a request that will rely on it existing (a client skipping an upload, a mount,
+   * a manifest's reference): clears a collector's tombstone first, then checks the store itself
+   * rather than the cache.
+   */
+  async claim(digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
+    await this.tombstones.clear(digest, options);
+    if (!(await this.store.stat(paths.blobIndexKey(digest), options))) {
+      this.indexCache.delete(digest);
+      return undefined;
+    }
+    return this.stat(digest, options);
+  }
+
+  /** claim() as seen from a repository: undefined unless linked there. Refreshes an old link. */
+  async claimInRepo(repo: string, digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
+    await this.tombstones.clear(digest, options);
+    const linkKey = paths.layerLinkKey(repo, digest);
+    const [link, stored] = await Promise.all([this.store.stat(linkKey, options), this.store.stat(paths.blobIndexKey(digest), options)]);
+    if (!stored) this.indexCache.delete(digest);
+    if (!link || !stored) return undefined;
+    if (this.linkRefreshMs > 0 && Date.now() - link.modified.getTime() > this.linkRefreshMs) await this.link(repo, digest, options);
+    return this.stat(digest, options);
   }
 
   async stat(digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
@@ -94,7 +126,7 @@ export class Blobs {
    * blob exists already the parts are deleted instead: deduplication.
    */
   async commit(digest: string, size: number, parts: BlobPart[], options?: OpOptions): Promise<CommitOutcome> {
-    const existing = await this.stat(digest, options);
+    const existing = await this.claim(digest, options);
     if (existing && existing.size === size && (await this.partsPresent(existing.parts))) {
       await Promise.all(parts.map((p) => this.store.delete(p.key)));
       return 'deduplicated';
@@ -107,7 +139,7 @@ export class Blobs {
 
   /** Stores small content (a manifest) as a blob, unless it is stored already. */
   async putBytes(digest: string, bytes: Buffer, options?: OpOptions): Promise<CommitOutcome> {
-    const existing = await this.stat(digest, options);
+    const existing = await this.claim(digest, options);
     if (existing && (await this.partsPresent(existing.parts))) return 'deduplicated';
     const key = paths.uploadPartKey(randomUUID(), 0, randomBytes(4).toString('hex'));
     await this.store.put(key, bytes, { ...options, size: bytes.length });

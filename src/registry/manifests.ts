@@ -13,6 +13,7 @@ import * as paths from './paths.js';
 import type { Referrers } from './referrers.js';
 import type { Repositories } from './repositories.js';
 import type { Tags } from './tags.js';
+import { overran, type Tombstones } from './tombstones.js';
 
 /** What a repository's manifest link records, so HEAD needs no read of the manifest itself. */
 export interface ManifestLink {
@@ -34,6 +35,9 @@ export interface ManifestDeps {
   tags: Tags;
   referrers: Referrers;
   repositories: Repositories;
+  tombstones: Tombstones;
+  /** gc.sweepDelay: bounds how long a checked reference may go unwritten (see tombstones.ts). */
+  sweepDelayMs: number;
 }
 
 export class Manifests {
@@ -57,6 +61,7 @@ export class Manifests {
       throw digestInvalid('manifest digest does not match the reference', { expected: reference.digest, computed: digest });
     }
     const parsed = parseManifest(bytes, contentType);
+    const checkedAt = Date.now();
     await this.assertReferencesPresent(repo, parsed.blobs, parsed.manifests);
 
     await blobs.putBytes(digest, bytes);
@@ -69,6 +74,18 @@ export class Manifests {
       if (parsed.artifactType) self.artifactType = parsed.artifactType;
       if (parsed.annotations) self.annotations = parsed.annotations;
       await referrers.add(repo, parsed.subject.digest, self);
+    }
+    if (overran(checkedAt, this.deps.sweepDelayMs)) {
+      // Slow store: a collector may have re-marked without seeing this manifest. Check again now
+      // that the link is visible; if something went, take the manifest back rather than keep it
+      // broken.
+      try {
+        await this.assertReferencesPresent(repo, parsed.blobs, parsed.manifests);
+      } catch (err) {
+        if (parsed.subject) await referrers.remove(repo, parsed.subject.digest, digest);
+        await store.delete(paths.manifestLinkKey(repo, digest));
+        throw err;
+      }
     }
     if (reference.kind === 'tag') await tags.set(repo, reference.tag, digest);
     await repositories.ensure(repo);
@@ -108,6 +125,15 @@ export class Manifests {
     await store.delete(key);
   }
 
+  /**
+   * A manifest the repository holds, for a request that will rely on it (an index naming it as a
+   * child): clears the collector's tombstone on its bytes and checks the store, like Blobs.claim.
+   */
+  async claim(repo: string, digest: string): Promise<boolean> {
+    const [linked, index] = await Promise.all([this.has(repo, digest), this.deps.blobs.claim(digest)]);
+    return linked && index !== undefined;
+  }
+
   async has(repo: string, digest: string, options?: OpOptions): Promise<boolean> {
     return (await this.deps.store.stat(paths.manifestLinkKey(repo, digest), options)) !== undefined;
   }
@@ -135,7 +161,7 @@ export class Manifests {
     await Promise.all([
       ...blobRefs.map(async (d) => {
         if (isForeign(d)) return;
-        const index = await blobs.statInRepo(repo, d.digest);
+        const index = await blobs.claimInRepo(repo, d.digest);
         if (!index) missing.push(d.digest);
         else if (index.size !== d.size) {
           throw new RegistryError('MANIFEST_INVALID', 'manifest invalid', {
@@ -145,7 +171,7 @@ export class Manifests {
         }
       }),
       ...manifestRefs.map(async (d) => {
-        if (!(await this.has(repo, d.digest))) missing.push(d.digest);
+        if (!(await this.claim(repo, d.digest))) missing.push(d.digest);
       }),
     ]);
     if (missing.length > 0) {

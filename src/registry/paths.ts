@@ -8,9 +8,14 @@
 //   repositories/<name>/_manifests/<alg>/<hex>         repository holds manifest (link: mediaType, ...)
 //   repositories/<name>/_tags/current/<tag>            {digest, pushedAt}
 //   repositories/<name>/_tags/history/<tag>/<ms>-<alg>-<hex>   every digest the tag pointed to
+//   repositories/<name>/_tags/pruned/<tag>/<ms>-<alg>-<hex>    a pruned point: {prunedAt}, restorable in the grace
 //   repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>   descriptor of a referrer
 //   repositories/<name>/_pins/<alg>/<hex>              recovery point pinned (never pruned)
 //   repositories/<name>/_pulls/<alg>/<hex>             {lastPulledAt}, written at most hourly
+//   gc/tombstones/<alg>/<hex>                          blob the collector means to delete; any use removes it
+//   gc/lease                                           {owner, expiresAt}: one collector at a time
+//   gc/last-report                                     what the last collection did
+//   settings/retention-policies                        policies set through the admin API (override config)
 //
 // Repository path components match [a-z0-9]+(sep[a-z0-9]+)*, so they never start with "_": the
 // underscore-prefixed directories cannot collide with a nested repository name (same trick as
@@ -23,6 +28,10 @@ export const DATA_PREFIX = 'data/';
 export const UPLOADS_PREFIX = 'uploads/';
 export const CATALOG_PREFIX = 'catalog/';
 export const REPOSITORIES_PREFIX = 'repositories/';
+export const TOMBSTONES_PREFIX = 'gc/tombstones/';
+export const GC_LEASE_KEY = 'gc/lease';
+export const GC_REPORT_KEY = 'gc/last-report';
+export const RETENTION_POLICIES_KEY = 'settings/retention-policies';
 
 function split(digest: string): { algorithm: string; hex: string } {
   return parseDigest(digest);
@@ -117,9 +126,32 @@ export function tagHistoryRoot(repo: string): string {
 
 /** Parses a history key back into its tag, push time and digest. */
 export function parseTagHistoryKey(repo: string, key: string): { tag: string; pushedAtMs: number; digest: string } | undefined {
-  const m = /^([^/]+)\/(\d{15})-(sha256|sha512)-([0-9a-f]+)$/.exec(key.slice(tagHistoryRoot(repo).length));
+  return parsePointKey(key.slice(tagHistoryRoot(repo).length));
+}
+
+export function prunedRoot(repo: string): string {
+  return `${repositoryPrefix(repo)}_tags/pruned/`;
+}
+
+/** Where a pruned history entry goes: same name, so it can be moved back. */
+export function prunedKey(repo: string, tag: string, pushedAtMs: number, digest: string): string {
+  return tagHistoryKey(repo, tag, pushedAtMs, digest).replace(tagHistoryRoot(repo), prunedRoot(repo));
+}
+
+export function parsePrunedKey(repo: string, key: string): { tag: string; pushedAtMs: number; digest: string } | undefined {
+  return parsePointKey(key.slice(prunedRoot(repo).length));
+}
+
+function parsePointKey(rest: string): { tag: string; pushedAtMs: number; digest: string } | undefined {
+  const m = /^([^/]+)\/(\d{15})-(sha256|sha512)-([0-9a-f]+)$/.exec(rest);
   return m ? { tag: m[1]!, pushedAtMs: Number(m[2]), digest: `${m[3]}:${m[4]}` } : undefined;
 }
+
+export function tombstoneKey(digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${TOMBSTONES_PREFIX}${algorithm}/${hex}`;
+}
+
 
 export function pinKey(repo: string, digest: string): string {
   const { algorithm, hex } = split(digest);

@@ -85,6 +85,26 @@ export class RecoveryPoints {
     await this.tags.set(repo, tag, digest);
   }
 
+  /**
+   * Moves a point out of the tag's history into the pruned list, where it stays restorable until
+   * the collector removes it (retention.grace). Written before deleted: a crash keeps the point.
+   */
+  async prune(point: RecoveryPointRecord): Promise<void> {
+    const key = paths.prunedKey(point.repo, point.tag, point.pushedAt.getTime(), point.digest);
+    await writeJson(this.store, key, { prunedAt: new Date().toISOString() });
+    await this.store.delete(point.key);
+  }
+
+  /** Pruned points not yet collected, oldest push first per tag. */
+  async listPruned(repo: string, options?: OpOptions): Promise<Array<{ tag: string; digest: string; pushedAt: Date; prunedAt: Date }>> {
+    const out: Array<{ tag: string; digest: string; pushedAt: Date; prunedAt: Date }> = [];
+    for await (const obj of this.store.list(paths.prunedRoot(repo), options)) {
+      const parsed = paths.parsePrunedKey(repo, obj.key);
+      if (parsed) out.push({ tag: parsed.tag, digest: parsed.digest, pushedAt: new Date(parsed.pushedAtMs), prunedAt: obj.modified });
+    }
+    return out;
+  }
+
   /** Records a pull; throttled, and never fails the pull that triggered it. */
   async recordPull(repo: string, digest: string): Promise<void> {
     const id = `${repo}@${digest}`;

@@ -7,12 +7,17 @@ import { RecoveryPoints } from './recovery-points.js';
 import { Referrers } from './referrers.js';
 import { Repositories } from './repositories.js';
 import { Tags } from './tags.js';
+import { Tombstones } from './tombstones.js';
 import { Uploads } from './uploads.js';
 
 export interface RegistryOptions {
   maxManifestBytes: number;
   tagCacheTtlMs: number;
   blobIndexCacheEntries: number;
+  /** The collector spares anything younger than this (gc.grace). */
+  gcGraceMs: number;
+  /** The collector's wait between tombstones and sweep (gc.sweepDelay). */
+  gcSweepDelayMs: number;
 }
 
 export class Registry {
@@ -23,12 +28,17 @@ export class Registry {
   readonly manifests: Manifests;
   readonly uploads: Uploads;
   readonly recoveryPoints: RecoveryPoints;
+  readonly tombstones: Tombstones;
 
   constructor(
     readonly store: ObjectStore,
     readonly options: RegistryOptions,
   ) {
-    this.blobs = new Blobs(store, options.blobIndexCacheEntries);
+    this.tombstones = new Tombstones(store);
+    this.blobs = new Blobs(store, this.tombstones, {
+      cacheEntries: options.blobIndexCacheEntries,
+      linkRefreshMs: options.gcGraceMs / 2,
+    });
     this.repositories = new Repositories(store);
     this.tags = new Tags(store, options.tagCacheTtlMs);
     this.referrers = new Referrers(store);
@@ -38,8 +48,10 @@ export class Registry {
       tags: this.tags,
       referrers: this.referrers,
       repositories: this.repositories,
+      tombstones: this.tombstones,
+      sweepDelayMs: options.gcSweepDelayMs,
     });
-    this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest));
+    this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest), options.gcSweepDelayMs);
     this.recoveryPoints = new RecoveryPoints(store, this.tags, this.manifests);
   }
 
@@ -55,7 +67,7 @@ export class Registry {
    * another system pushed need not send them again. Returns the blob when linked.
    */
   async linkExisting(repo: string, digest: string, mayRead: (holder: string) => Promise<boolean>) {
-    const index = await this.blobs.stat(digest);
+    const index = await this.blobs.claim(digest);
     if (!index) return undefined;
     for (const holder of await this.repositories.list()) {
       if (holder !== repo && (await this.blobs.isLinked(holder, digest)) && (await mayRead(holder))) {
@@ -73,7 +85,7 @@ export class Registry {
    * Returns false when it is not, and the client must upload it.
    */
   async mount(repo: string, from: string, digest: string): Promise<boolean> {
-    if (!(await this.blobs.statInRepo(from, digest))) return false;
+    if (!(await this.blobs.claimInRepo(from, digest))) return false;
     await this.linkBlob(repo, digest);
     return true;
   }

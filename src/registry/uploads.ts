@@ -12,6 +12,7 @@ import { newHash, parseDigest, type DigestAlgorithm } from './digest.js';
 import { RegistryError, digestInvalid, uploadUnknown } from './errors.js';
 import { readJson, writeJson } from './objects.js';
 import * as paths from './paths.js';
+import { overran } from './tombstones.js';
 
 export interface UploadState {
   id: string;
@@ -46,6 +47,8 @@ export class Uploads {
     private readonly blobs: Blobs,
     /** Called when a committed blob becomes readable in a repository. */
     private readonly linkBlob: (repo: string, digest: string) => Promise<void>,
+    /** gc.sweepDelay: a commit slower than half of it checks its blob is still there. */
+    private readonly sweepDelayMs = Infinity,
   ) {}
 
   async start(repo: string, options?: OpOptions): Promise<UploadState> {
@@ -120,6 +123,7 @@ export class Uploads {
       await this.cancel(repo, id);
       throw digestInvalid('digest mismatch', { expected: digest, computed: actual });
     }
+    const committedAt = Date.now();
     const outcome = await this.blobs.commit(digest, state.offset, state.parts, options);
     // A cancel or expiry racing this commit may have removed the parts: never answer 201 then.
     if (outcome === 'created' && !(await this.blobs.partsPresent(state.parts))) {
@@ -127,6 +131,10 @@ export class Uploads {
       throw uploadUnknown(id);
     }
     await this.linkBlob(repo, digest);
+    if (overran(committedAt, this.sweepDelayMs) && !(await this.blobs.claim(digest))) {
+      // A collector removed the blob it deduplicated against before our link was visible.
+      throw new RegistryError('BLOB_UPLOAD_INVALID', 'the blob was collected during the upload; retry it', { digest });
+    }
     await this.store.delete(paths.uploadStateKey(id));
     this.hashes.delete(id);
     const index = await this.blobs.stat(digest);

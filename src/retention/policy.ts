@@ -36,8 +36,8 @@ export type Reason =
   | 'tag'
   | 'pulled';
 
-export interface Decision {
-  point: RecoveryPoint;
+export interface Decision<P extends RecoveryPoint = RecoveryPoint> {
+  point: P;
   keep: boolean;
   reasons: Reason[];
 }
@@ -50,7 +50,7 @@ const CALENDAR: Array<[Reason, keyof RetentionRules, (d: Date) => string]> = [
   ['yearly', 'keepYearly', (d) => d.toISOString().slice(0, 4)],
 ];
 
-export function plan(points: RecoveryPoint[], rules: RetentionRules, now: Date): Decision[] {
+export function plan<P extends RecoveryPoint>(points: P[], rules: RetentionRules, now: Date): Decision<P>[] {
   const decisions = new Map<RecoveryPoint, Set<Reason>>(points.map((p) => [p, new Set<Reason>()]));
   const keep = (p: RecoveryPoint, reason: Reason) => decisions.get(p)!.add(reason);
   const tagPatterns = (rules.keepTags ?? []).map(globToRegExp);

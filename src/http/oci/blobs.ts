@@ -7,7 +7,7 @@ import { emptyResponse, type Route } from './context.js';
 
 export async function getBlob({ ctx, repo, ref, registry, options, signal }: Route): Promise<void> {
   parseDigest(ref);
-  let index = await registry.blobs.statInRepo(repo, ref, { signal });
+  let index = await registry.blobs.claimInRepo(repo, ref, { signal });
   if (!index && ctx.method === 'HEAD' && options.linkExistingOnHead) {
     // Without authentication every caller may read every repository.
     index = await registry.linkExisting(repo, ref, async () => true);

@@ -1,0 +1,34 @@
+// Tombstones: how the online collector and concurrent pushes agree on a blob's fate without locks.
+// The collector writes a tombstone for every blob it means to delete, waits longer than any
+// request's check-then-write window (gc.sweepDelay), re-marks, and deletes a blob only while its
+// tombstone is still there. Every request that relies on an existing blob (HEAD, mount, dedup at
+// commit, a manifest's references) clears the tombstone first, so the collector sees the use.
+// docs/retention-and-gc.md walks through the interleavings.
+import type { ObjectStore, OpOptions } from '../storage/driver.js';
+import * as paths from './paths.js';
+
+export class Tombstones {
+  constructor(private readonly store: ObjectStore) {}
+
+  /** Called before relying on a blob: removes its tombstone, if the collector placed one. */
+  async clear(digest: string, options?: OpOptions): Promise<void> {
+    const key = paths.tombstoneKey(digest);
+    if (await this.store.stat(key, options)) await this.store.delete(key, options);
+  }
+
+  async place(digest: string): Promise<void> {
+    await this.store.put(paths.tombstoneKey(digest), Buffer.from(JSON.stringify({ placedAt: new Date().toISOString() })));
+  }
+
+  async exists(digest: string): Promise<boolean> {
+    return (await this.store.stat(paths.tombstoneKey(digest))) !== undefined;
+  }
+}
+
+/**
+ * A request that saw a blob exist must write its reference to it well within the collector's
+ * sweep delay, or the collector's re-mark may miss it: past half the delay it checks again.
+ */
+export function overran(startedAtMs: number, sweepDelayMs: number): boolean {
+  return Date.now() - startedAtMs > sweepDelayMs / 2;
+}
