@@ -8,14 +8,16 @@ import { ociRoutes } from './http/oci/routes.js';
 import { HttpError } from './http/errors.js';
 import type { Logger } from './logger.js';
 import type { Registry } from './registry/registry.js';
+import type { Maintenance } from './retention/maintenance.js';
 
 export interface AppDeps {
   config: Config;
   registry: Registry;
+  maintenance: Maintenance;
   logger: Logger;
 }
 
-export function createApp({ config, registry, logger }: AppDeps): Koa {
+export function createApp({ config, registry, maintenance, logger }: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   // Errors before the response starts are written and logged by errorMiddleware; these are the
   // ones after it started (a failing body stream): the client sees a cut-off response.
@@ -34,7 +36,7 @@ export function createApp({ config, registry, logger }: AppDeps): Koa {
     }),
   );
   if (config.admin.token) {
-    const admin = adminRoutes(registry, config.admin.token);
+    const admin = adminRoutes(registry, maintenance, config.admin.token);
     app.use(admin.routes());
   }
   app.use(async (ctx) => {

@@ -6,6 +6,7 @@ import { createApp } from './app.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { Registry, type RegistryOptions } from './registry/registry.js';
+import { Maintenance } from './retention/maintenance.js';
 import type { ObjectStore } from './storage/driver.js';
 import { createStore } from './storage/index.js';
 
@@ -13,6 +14,7 @@ export interface RunningRegistry {
   url: string;
   port: number;
   registry: Registry;
+  maintenance: Maintenance;
   store: ObjectStore;
   server: http.Server;
   close(): Promise<void>;
@@ -22,7 +24,8 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   const store = givenStore ?? (await createStore(config));
   await store.check();
   const registry = new Registry(store, registryOptions(config));
-  const app = createApp({ config, registry, logger });
+  const maintenance = new Maintenance(registry, config, logger);
+  const app = createApp({ config, registry, maintenance, logger });
   const server = http.createServer(app.callback());
   // Node ends any request after requestTimeout (300 s by default): a multi-GB push on a slow link
   // would die. Bound idle sockets and slow headers instead.
@@ -51,16 +54,19 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
       .catch((err) => log.warn({ err }, 'upload expiry failed'));
   }, Math.max(config.uploads.cleanupInterval, 1000));
   janitor.unref();
+  maintenance.schedule();
 
   logger.info({ url, listen: config.listen, storage: store.description }, 'registry listening');
   return {
     url,
     port: address.port,
     registry,
+    maintenance,
     store,
     server,
     async close() {
       clearInterval(janitor);
+      maintenance.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

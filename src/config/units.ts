@@ -27,3 +27,12 @@ export function parseSize(text: string): number | undefined {
   const unit = SIZE_UNITS[m?.[2]?.toLowerCase() ?? 'x'];
   return m && unit !== undefined ? Math.round(Number(m[1]) * unit) : undefined;
 }
+
+/** The shortest exact text for a duration in days at most: 604800000 -> "7d", 90000 -> "90s". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    if (ms % DURATION_UNITS[unit]! === 0) return `${ms / DURATION_UNITS[unit]!}${unit}`;
+  }
+  return `${ms}ms`;
+}

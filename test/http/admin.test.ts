@@ -21,7 +21,15 @@ describe('admin API', () => {
   let digests: string[];
 
   beforeAll(async () => {
-    registry = await startTestRegistry({ env: { DRREG_ADMIN_TOKEN: TOKEN } });
+    registry = await startTestRegistry({
+      env: {
+        DRREG_ADMIN_TOKEN: TOKEN,
+        DRREG_RETENTION_POLICIES: JSON.stringify([{ repositories: 'dr/*', keepLast: 5, keepWithin: '7d' }]),
+        DRREG_RETENTION_GRACE: '0',
+        DRREG_GC_GRACE: '0',
+        DRREG_GC_SWEEPDELAY: '100ms',
+      },
+    });
     digests = [];
     for (const day of ['one', 'two']) {
       digests.push((await putManifest(registry.url, 'dr/app', 'latest', await pushImage(registry.url, 'dr/app', day), OCI_MANIFEST)).digest);
@@ -53,7 +61,7 @@ describe('admin API', () => {
   it('exposes exactly the routes openapi.yaml describes', () => {
     const base = spec.servers[0]!.url;
     const documented = Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${base}${p}`));
-    const router = adminRoutes(registry.registry, TOKEN);
+    const router = adminRoutes(registry.registry, registry.maintenance, TOKEN);
     const served = router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${layer.path}`));
     expect(served.sort()).toEqual(documented.sort());
     const operationIds = Object.values(spec.paths).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
@@ -91,7 +99,61 @@ describe('admin API', () => {
     expect(head.headers.get('docker-content-digest')).toBe(digests[0]);
   });
 
+  it('reads, replaces and resets the retention policies', async () => {
+    const fromConfig = await call('GET', '/retention/policies');
+    expect(fromConfig.body).toEqual({ source: 'config', policies: [{ repositories: 'dr/*', keepLast: 5, keepWithin: '7d' }] });
+    const policies = [{ repositories: 'dr/*', keepLast: 1, keepDaily: 7, keepPulledWithin: '36h', keepTags: ['release-*'] }];
+    const put = await call('PUT', '/retention/policies', { body: { policies } });
+    expect(put.body).toEqual({ source: 'api', policies });
+    expect((await call('GET', '/retention/policies')).body).toEqual({ source: 'api', policies });
+    const bad = await call('PUT', '/retention/policies', { body: { policies: [{ repositories: 'dr/*', keepLast: -1 }] } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('policies.0.keepLast');
+    expect((await call('PUT', '/retention/policies', { body: { policies: [{ repositories: 'x', keepWithin: 'soon' }] } })).status).toBe(400);
+    expect((await call('DELETE', '/retention/policies')).status).toBe(204);
+    expect((await call('GET', '/retention/policies')).body.source).toBe('config');
+  });
+
+  it('prunes (dry run, then real), lists pruned points, collects, and reports the collection', async () => {
+    await call('PUT', '/retention/policies', { body: { policies: [{ repositories: 'gc/*', keepLast: 1 }] } });
+    const old = await putManifest(registry.url, 'gc/app', 'latest', await pushImage(registry.url, 'gc/app', 'old'), OCI_MANIFEST);
+    const now = await putManifest(registry.url, 'gc/app', 'latest', await pushImage(registry.url, 'gc/app', 'now'), OCI_MANIFEST);
+    const dry = await call('POST', '/prune', { body: { dryRun: true } });
+    expect(dry.body.droppedPoints).toBe(1);
+    expect(dry.body.freedBytes).toBeGreaterThan(0);
+    const gcRepo = (dry.body.repositories as Array<{ name: string; points: Array<{ digest: string; keep: boolean; reasons: string[] }> }>).find((r) => r.name === 'gc/app')!;
+    expect(gcRepo.points.map((p) => [p.digest, p.keep, p.reasons])).toEqual([
+      [old.digest, false, []],
+      [now.digest, true, ['last', 'current']],
+    ]);
+    expect((await call('GET', '/recovery-points', { query: 'repository=gc/app' })).body.pruned).toEqual([]);
+
+    const real = await call('POST', '/prune', { body: { dryRun: false } });
+    expect(real.body.freedBytes).toBe(dry.body.freedBytes);
+    const listed = await call('GET', '/recovery-points', { query: 'repository=gc/app' });
+    expect((listed.body.points as Array<{ digest: string }>).map((p) => p.digest)).toEqual([now.digest]);
+    expect((listed.body.pruned as Array<{ digest: string }>).map((p) => p.digest)).toEqual([old.digest]);
+
+    const started = await call('POST', '/gc', { body: {} });
+    expect(started.status).toBe(202);
+    expect(started.body.running).toBe(true);
+    expect((await call('POST', '/gc', { body: {} })).status).toBe(409);
+    let status = started.body;
+    for (let i = 0; i < 100 && status.running; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await call('GET', '/gc')).body;
+    }
+    const report = status.lastReport as Record<string, number>;
+    expect(report.manifestsRemoved).toBe(1);
+    expect(report.bytesFreed).toBe(dry.body.freedBytes);
+    expect((await fetch(`${registry.url}/v2/gc/app/manifests/${old.digest}`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${registry.url}/v2/gc/app/manifests/latest`, { method: 'HEAD' })).status).toBe(200);
+    await call('DELETE', '/retention/policies');
+  });
+
   it('answers bad requests and unknown manifests as documented', async () => {
+    expect((await call('POST', '/prune', { body: {} })).status).toBe(400);
+    expect((await call('POST', '/gc', { body: { dryRun: 'yes' } })).status).toBe(400);
     expect((await call('GET', '/recovery-points', { query: 'repository=Bad/Name' })).status).toBe(400);
     expect((await call('POST', '/recovery-points/pin', { body: { repository: 'dr/app', digest: 'nope' } })).status).toBe(400);
     expect((await call('POST', '/recovery-points/pin', { body: ['not', 'an', 'object'] })).status).toBe(400);

@@ -1,5 +1,5 @@
 // A small JSON Schema checker for the subset openapi.yaml uses ($ref, allOf, type, required,
-// properties, items), so responses can be checked against the document without a validator
+// properties, items, enum), so responses can be checked against the document without a validator
 // library. Returns the list of problems (empty when valid).
 type Schema = Record<string, unknown>;
 
@@ -10,6 +10,7 @@ export function validate(value: unknown, schema: Schema, root: Schema, at = '$')
   }
   const problems: string[] = [];
   for (const part of (schema.allOf as Schema[] | undefined) ?? []) problems.push(...validate(value, part, root, at));
+  if (Array.isArray(schema.enum) && !schema.enum.includes(value)) problems.push(`${at}: ${JSON.stringify(value)} is not one of ${schema.enum.join(', ')}`);
   switch (schema.type) {
     case undefined:
       break;

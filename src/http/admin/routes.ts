@@ -7,11 +7,14 @@ import { isDigest } from '../../registry/digest.js';
 import { RegistryError } from '../../registry/errors.js';
 import { isValidName, isValidTag } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
+import { GcAlreadyRunningError, type Maintenance } from '../../retention/maintenance.js';
+import { PolicyError, toText } from '../../retention/policies.js';
+import type { PruneResult } from '../../retention/prune.js';
 import { storageUsage } from '../../registry/usage.js';
 import { readAll } from '../../storage/streams.js';
 import { HttpError } from '../errors.js';
 
-export function adminRoutes(registry: Registry, token: string) {
+export function adminRoutes(registry: Registry, maintenance: Maintenance, token: string) {
   const router = new Router({ prefix: '/admin/v1' });
   router.use(requireToken(token));
 
@@ -28,6 +31,7 @@ export function adminRoutes(registry: Registry, token: string) {
   router.get('listRecoveryPoints', '/recovery-points', async (ctx) => {
     const repository = repositoryParam(ctx.query.repository);
     const points = await registry.recoveryPoints.list(repository);
+    const graceMs = maintenance.gcOptions().retentionGraceMs;
     ctx.body = {
       repository,
       points: points.map((p) => ({
@@ -37,6 +41,13 @@ export function adminRoutes(registry: Registry, token: string) {
         ...(p.lastPulledAt ? { lastPulledAt: p.lastPulledAt.toISOString() } : {}),
         pinned: p.pinned,
         current: p.current,
+      })),
+      pruned: (await registry.recoveryPoints.listPruned(repository)).map((p) => ({
+        tag: p.tag,
+        digest: p.digest,
+        pushedAt: p.pushedAt.toISOString(),
+        prunedAt: p.prunedAt.toISOString(),
+        restorableUntil: new Date(p.prunedAt.getTime() + graceMs).toISOString(),
       })),
     };
   });
@@ -62,7 +73,70 @@ export function adminRoutes(registry: Registry, token: string) {
     ctx.body = { repository, tag, digest };
   });
 
+  router.get('getRetentionPolicies', '/retention/policies', async (ctx) => {
+    const { source, policies } = await maintenance.policies.current();
+    ctx.body = { source, policies: policies.map(toText) };
+  });
+
+  router.put('putRetentionPolicies', '/retention/policies', async (ctx) => {
+    const body = await jsonBody(ctx);
+    try {
+      const policies = await maintenance.policies.replace(body.policies);
+      ctx.body = { source: 'api', policies: policies.map(toText) };
+    } catch (err) {
+      if (err instanceof PolicyError) throw badRequest(err.message);
+      throw err;
+    }
+  });
+
+  router.delete('resetRetentionPolicies', '/retention/policies', async (ctx) => {
+    await maintenance.policies.reset();
+    ctx.status = 204;
+  });
+
+  router.post('prune', '/prune', async (ctx) => {
+    const body = await jsonBody(ctx);
+    if (typeof body.dryRun !== 'boolean') throw badRequest('dryRun must be true or false');
+    ctx.body = pruneBody(await maintenance.prune({ dryRun: body.dryRun }));
+  });
+
+  router.post('startGc', '/gc', async (ctx) => {
+    const body = await jsonBody(ctx);
+    if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') throw badRequest('dryRun must be true or false');
+    try {
+      ctx.body = maintenance.startGc({ dryRun: body.dryRun === true });
+      ctx.status = 202;
+    } catch (err) {
+      if (err instanceof GcAlreadyRunningError) throw new HttpError(409, 'CONFLICT', err.message);
+      throw err;
+    }
+  });
+
+  router.get('getGcStatus', '/gc', async (ctx) => {
+    ctx.body = await maintenance.gcStatus();
+  });
+
   return router;
+}
+
+function pruneBody(result: PruneResult) {
+  return {
+    dryRun: result.dryRun,
+    keptPoints: result.keptPoints,
+    droppedPoints: result.droppedPoints,
+    freedBytes: result.freedBytes,
+    repositories: result.repositories.map((r) => ({
+      name: r.name,
+      ...(r.policy ? { policy: r.policy } : {}),
+      points: r.decisions.map((d) => ({
+        tag: d.point.tag,
+        digest: d.point.digest,
+        pushedAt: d.point.pushedAt.toISOString(),
+        keep: d.keep,
+        reasons: d.reasons,
+      })),
+    })),
+  };
 }
 
 function requireToken(token: string) {

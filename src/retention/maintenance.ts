@@ -1,0 +1,122 @@
+// Runs prune and garbage collection for one registry process: on demand (admin API, CLI) and on
+// a schedule (retention.interval), and keeps the status the admin API reports. Several replicas
+// may each schedule runs; the collector's lease lets one of them work at a time.
+import type { Config } from '../config/index.js';
+import type { Logger } from '../logger.js';
+import { readJson } from '../registry/objects.js';
+import { GC_REPORT_KEY } from '../registry/paths.js';
+import type { Registry } from '../registry/registry.js';
+import { Collector, type GcOptions, type GcPhase, type GcReport } from './gc.js';
+import { LeaseBusyError } from './lease.js';
+import { RetentionPolicies } from './policies.js';
+import { prune, type PruneResult } from './prune.js';
+
+export interface GcStatus {
+  running: boolean;
+  dryRun?: boolean;
+  phase?: GcPhase;
+  done?: number;
+  total?: number;
+  startedAt?: string;
+  /** The last run that finished, here or on another replica (dry runs only from here). */
+  lastReport?: GcReport;
+  /** Why the last run here failed, if it did. */
+  lastError?: string;
+}
+
+export class GcAlreadyRunningError extends Error {
+  override readonly name = 'GcAlreadyRunningError';
+}
+
+export class Maintenance {
+  readonly policies: RetentionPolicies;
+  private status: GcStatus = { running: false };
+  private timer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly config: Config,
+    logger: Logger,
+  ) {
+    this.policies = new RetentionPolicies(registry.store, config.retention.policies);
+    this.log = logger.child({ module: 'maintenance' });
+  }
+
+  async prune(options: { dryRun: boolean; onPruned?: (repo: string, done: number, total: number) => void }): Promise<PruneResult> {
+    const { policies } = await this.policies.current();
+    const result = await prune(this.registry, policies, { ...options, deleteUntagged: this.config.gc.deleteUntagged });
+    if (!options.dryRun) this.log.info({ dropped: result.droppedPoints, kept: result.keptPoints }, 'recovery points pruned');
+    return result;
+  }
+
+  /** Starts a collection in the background; its progress shows in gcStatus(). */
+  startGc(options: { dryRun: boolean }): GcStatus {
+    if (this.status.running) throw new GcAlreadyRunningError('a garbage collection is already running in this process');
+    this.runGc(options).catch(() => {}); // the outcome is kept in the status
+    return { ...this.status };
+  }
+
+  /** Runs a collection to its end (CLI and scheduler); the status follows it too. */
+  async runGc(options: { dryRun: boolean; onProgress?: GcOptions['onProgress'] }): Promise<GcReport> {
+    if (this.status.running) throw new GcAlreadyRunningError('a garbage collection is already running in this process');
+    const { lastReport } = this.status;
+    this.status = { running: true, dryRun: options.dryRun, startedAt: new Date().toISOString(), lastReport };
+    try {
+      const report = await new Collector(this.registry, {
+        ...this.gcOptions(),
+        dryRun: options.dryRun,
+        onProgress: (p) => {
+          Object.assign(this.status, p);
+          options.onProgress?.(p);
+        },
+      }).run();
+      this.status = { running: false, lastReport: report };
+      return report;
+    } catch (err) {
+      this.status = { running: false, lastReport, lastError: (err as Error).message };
+      if (!(err instanceof LeaseBusyError)) this.log.error({ err }, 'garbage collection failed');
+      throw err;
+    }
+  }
+
+  async gcStatus(): Promise<GcStatus> {
+    if (this.status.running || this.status.lastReport) return { ...this.status };
+    const stored = await readJson<GcReport>(this.registry.store, GC_REPORT_KEY);
+    return { ...this.status, ...(stored ? { lastReport: stored } : {}) };
+  }
+
+  gcOptions(): GcOptions {
+    const { gc, retention } = this.config;
+    return {
+      graceMs: gc.grace,
+      sweepDelayMs: gc.sweepDelay,
+      retentionGraceMs: retention.grace,
+      deleteUntagged: gc.deleteUntagged,
+      logger: this.log.child({ module: 'gc' }),
+    };
+  }
+
+  /** Prune, then collect, every retention.interval (no-op when 0). */
+  schedule(): void {
+    const every = this.config.retention.interval;
+    if (every <= 0) return;
+    this.timer = setInterval(() => void this.scheduledRun(), every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async scheduledRun(): Promise<void> {
+    if (this.status.running) return;
+    try {
+      await this.prune({ dryRun: false });
+      await this.runGc({ dryRun: false });
+    } catch (err) {
+      if (err instanceof LeaseBusyError) this.log.info('another replica is collecting; skipped');
+      else this.log.warn({ err }, 'scheduled prune and collection failed');
+    }
+  }
+}
