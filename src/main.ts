@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// The command line: `dr-registry serve [--config FILE]`, `dr-registry settings`.
+// The command line: serve, stats, prune, gc, keys, settings.
 import { parseArgs } from 'node:util';
 import { keysCommand } from './cli/keys.js';
+import { gcCommand, pruneCommand } from './cli/maintenance.js';
 import { ConfigError, loadConfig, settings } from './config/index.js';
 import { createLogger } from './logger.js';
 import { Registry } from './registry/registry.js';
 import { storageUsage } from './registry/usage.js';
-import { planPrune } from './retention/prune-plan.js';
 import { registryOptions, startRegistry } from './server.js';
 import { createStore } from './storage/index.js';
 
@@ -16,8 +16,10 @@ commands:
   serve [--config FILE]   run the registry (config file, then DRREG_* environment overrides)
   stats [--config FILE] [--json]
                           logical bytes per repository against bytes stored (dedup)
-  prune --dry-run [--config FILE] [--json]
-                          which recovery points the retention policies drop, and the bytes freed
+  prune [--dry-run] [--config FILE] [--json]
+                          apply the retention policies (or show what they drop), and the bytes freed
+  gc [--dry-run] [--config FILE] [--json]
+                          online garbage collection: removes what no kept recovery point needs
   keys generate --keyring FILE | status | rotate | retire ID
                           manage encryption keys (docs/encryption.md)
   settings                list every setting with its environment variable and default
@@ -33,7 +35,9 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
       return keysCommand(rest);
     case 'prune':
-      return prune(rest);
+      return pruneCommand(rest);
+    case 'gc':
+      return gcCommand(rest);
     case 'settings':
       for (const s of settings()) console.log(`${s.path.join('.')}\t${s.env}\t${JSON.stringify(s.default)}`);
       return 0;
@@ -86,30 +90,6 @@ async function stats(args: string[]): Promise<number> {
   }
   const ratio = usage.uniqueBytes > 0 ? usage.logicalBytes / usage.uniqueBytes : 1;
   console.log(`logical ${mib(usage.logicalBytes).trim()} MiB, distinct blobs ${mib(usage.uniqueBytes).trim()} MiB, stored ${mib(usage.storedBytes).trim()} MiB, dedup ratio ${ratio.toFixed(2)}`);
-  return 0;
-}
-
-async function prune(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
-  if (!values['dry-run']) {
-    process.stderr.write('dr-registry prune: only --dry-run exists so far; pruning itself comes with the garbage collector\n');
-    return 2;
-  }
-  const config = loadConfig({ file: values.config });
-  const store = await createStore(config);
-  await store.check();
-  const result = await planPrune(new Registry(store, registryOptions(config)), config.retention.policies);
-  await store.close?.();
-  if (values.json) {
-    console.log(JSON.stringify(result, null, 2));
-    return 0;
-  }
-  for (const repo of result.repositories) {
-    for (const d of repo.decisions.filter((x) => !x.keep)) {
-      console.log(`drop ${repo.name}:${d.point.tag} ${d.point.digest} pushed ${d.point.pushedAt.toISOString()}`);
-    }
-  }
-  console.log(`${result.droppedPoints} point(s) dropped, ${result.keptPoints} kept, ${(result.freedBytes / 1024 / 1024).toFixed(1)} MiB freed`);
   return 0;
 }
 

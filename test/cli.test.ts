@@ -81,7 +81,7 @@ describe('dr-registry CLI', () => {
     expect(usage.uniqueBytes).toBe(blob.length);
   });
 
-  it('prune --dry-run lists the points a policy drops, from policies given as JSON', async () => {
+  it('prune --dry-run lists the points a policy drops; prune and gc then free them', async () => {
     const root = await tempDir();
     const registry = await startTestRegistry({ root });
     for (const n of [1, 2, 3]) {
@@ -98,7 +98,23 @@ describe('dr-registry CLI', () => {
     expect(result.code).toBe(0);
     expect(result.stdout.match(/^drop dr\/app:latest sha256:/gm)).toHaveLength(2);
     expect(result.stdout).toMatch(/2 point\(s\) dropped, 1 kept/);
-    expect((await run(['prune'], env)).code).toBe(2); // no real pruning yet, and it says so
+    const pruned = await run(['prune'], { ...env, DRREG_RETENTION_GRACE: '0' });
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toMatch(/2 point\(s\) pruned, 1 kept/);
+    // Nothing dropped is left in the history: a second dry run drops nothing.
+    expect((await run(['prune', '--dry-run'], env)).stdout).toMatch(/0 point\(s\) dropped, 1 kept/);
+
+    const gcEnv = { ...env, DRREG_RETENTION_GRACE: '0', DRREG_GC_GRACE: '0', DRREG_GC_SWEEPDELAY: '10ms' };
+    const dry = await run(['gc', '--dry-run', '--json'], gcEnv);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, manifestsRemoved: 2, blobsSwept: 4 }); // 2 manifests, 2 configs
+    const gc = await run(['gc'], gcEnv);
+    expect(gc.code).toBe(0);
+    expect(gc.stderr).toMatch(/^gc: mark/m);
+    expect(gc.stderr).toMatch(/^gc: sweep/m);
+    expect(gc.stdout).toMatch(/4 swept/);
+    const stats = JSON.parse((await run(['stats', '--json'], env)).stdout) as { repositories: Array<{ manifests: number }> };
+    expect(stats.repositories[0]!.manifests).toBe(1);
   });
 
   it('lists every setting with its environment variable', async () => {

@@ -1,0 +1,86 @@
+// `dr-registry prune` and `dr-registry gc`: the same work as the admin API, from a shell, with
+// progress on stderr for long runs. Safe while registries serve the same store.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../logger.js';
+import { Registry } from '../registry/registry.js';
+import type { GcProgress, GcReport } from '../retention/gc.js';
+import { Maintenance } from '../retention/maintenance.js';
+import { registryOptions } from '../server.js';
+import { createStore } from '../storage/index.js';
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+async function open(configFile: string | undefined) {
+  const config = loadConfig({ file: configFile });
+  const store = await createStore(config);
+  await store.check();
+  const registry = new Registry(store, registryOptions(config));
+  return { maintenance: new Maintenance(registry, config, createLogger('warn')), close: () => store.close?.() };
+}
+
+const options = {
+  config: { type: 'string', short: 'c' },
+  json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+} as const;
+
+export async function pruneCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options });
+  const { maintenance, close } = await open(values.config);
+  try {
+    const dryRun = values['dry-run'] ?? false;
+    const result = await maintenance.prune({ dryRun });
+    if (values.json) {
+      console.log(JSON.stringify(result, null, 2));
+      return 0;
+    }
+    for (const repo of result.repositories) {
+      for (const d of repo.decisions.filter((x) => !x.keep)) {
+        console.log(`${dryRun ? 'drop' : 'pruned'} ${repo.name}:${d.point.tag} ${d.point.digest} pushed ${d.point.pushedAt.toISOString()}`);
+      }
+    }
+    console.log(
+      `${result.droppedPoints} point(s) ${dryRun ? 'dropped' : 'pruned'}, ${result.keptPoints} kept, ${mib(result.freedBytes)} freed` +
+        (dryRun ? '' : ' once the retention grace has passed and gc runs'),
+    );
+    return 0;
+  } finally {
+    await close();
+  }
+}
+
+export async function gcCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options });
+  const { maintenance, close } = await open(values.config);
+  try {
+    const report = await maintenance.runGc({ dryRun: values['dry-run'] ?? false, onProgress: progressPrinter() });
+    if (values.json) console.log(JSON.stringify(report, null, 2));
+    else console.log(summary(report));
+    return 0;
+  } finally {
+    await close();
+  }
+}
+
+/** One stderr line per phase, and at most one a second within a phase. */
+function progressPrinter() {
+  let phase = '';
+  let last = 0;
+  return (p: GcProgress) => {
+    const now = Date.now();
+    if (p.phase === phase && now - last < 1000) return;
+    phase = p.phase;
+    last = now;
+    process.stderr.write(`gc: ${p.phase}${p.total > 0 ? ` ${p.done}/${p.total}` : ''}\n`);
+  };
+}
+
+function summary(r: GcReport): string {
+  const verb = r.dryRun ? 'would free' : 'freed';
+  return [
+    `${r.repositories} repositories: ${r.manifestsRemoved} manifest(s) and ${r.layerLinksRemoved} layer link(s) removed, ${r.prunedPointsExpired} pruned point(s) expired`,
+    `${r.blobsScanned} blobs scanned, ${r.blobsLive} live, ${r.blobsSwept} swept, ${r.blobsRescued} spared by concurrent pushes`,
+    `${verb} ${mib(r.bytesFreed + r.uploadBytesFreed)} (${mib(r.bytesFreed)} of blobs, ${r.uploadPartsSwept} stale upload part(s) ${mib(r.uploadBytesFreed)})`,
+  ].join('\n');
+}
