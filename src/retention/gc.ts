@@ -35,6 +35,8 @@ export interface GcOptions {
   onProgress?: (progress: GcProgress) => void;
   /** Awaited after the sweep delay, before the re-mark (tests interleave requests here). */
   beforeRemark?: () => Promise<void>;
+  /** Awaited between deleting a candidate's index and checking its tombstone again (tests). */
+  afterIndexDeleted?: (digest: string) => Promise<void>;
   logger?: Logger;
 }
 
@@ -105,7 +107,8 @@ export class Collector {
         uploadBytesFreed: 0,
       };
       const rules: LivenessRules = {
-        youngAfterMs: startedMs - options.graceMs,
+        // A store with coarse times can make a just-written link look older: widen by that much.
+        youngAfterMs: startedMs - options.graceMs - (registry.store.timeResolutionMs ?? 1000),
         restorableAfterMs: startedMs - options.retentionGraceMs,
         deleteUntagged: options.deleteUntagged,
       };
@@ -271,6 +274,7 @@ export class Collector {
     if (!index) return spare(); // gone already, or committed afresh during the run
     await store.delete(indexKey);
     blobs.forget(digest);
+    await this.options.afterIndexDeleted?.(digest);
     if (!(await tombstones.exists(digest))) {
       // A request used the blob between the two checks and may rely on it: put it back.
       if (await blobs.partsPresent(index.parts)) await writeJson(store, indexKey, index);

@@ -68,6 +68,11 @@ export function canPresign(store: object): store is PresignedReader {
 export interface ObjectStore extends ObjectReader, ObjectWriter, ObjectLister {
   /** Human-readable description for logs, e.g. "filesystem:/var/lib/dr-registry". */
   readonly description: string;
+  /**
+   * How coarse the store's modification times are (S3 and Swift: whole seconds). The collector
+   * widens its grace by this much so a just-written object never looks older than it is.
+   */
+  readonly timeResolutionMs?: number;
   /** Checks the store is reachable and usable (start-up and readiness). */
   check(options?: OpOptions): Promise<void>;
   /** Releases sockets and timers. */

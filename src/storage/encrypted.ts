@@ -16,6 +16,7 @@ const SEALED_SEGMENT = SEGMENT_SIZE + TAG_SIZE;
 
 export class EncryptedStore implements ObjectStore {
   readonly description: string;
+  readonly timeResolutionMs: number | undefined;
   readonly dataKeys: DataKeys;
 
   constructor(
@@ -24,6 +25,7 @@ export class EncryptedStore implements ObjectStore {
     keyring: Keyring,
   ) {
     this.description = `encrypted(${inner.description})`;
+    this.timeResolutionMs = inner.timeResolutionMs;
     this.dataKeys = new DataKeys(inner, keyring);
   }
 

@@ -20,6 +20,7 @@ const TMP_DIR = '.tmp';
 
 export class FilesystemStore implements ObjectStore {
   readonly description: string;
+  readonly timeResolutionMs = 1;
   private readonly root: string;
   private readonly tmp: string;
 

@@ -49,6 +49,8 @@ const BUCKET_EXISTS = new Set(['BucketAlreadyOwnedByYou', 'BucketAlreadyExists']
 
 export class S3Store implements ObjectStore, PresignedReader {
   readonly description: string;
+  /** LastModified is in whole seconds. */
+  readonly timeResolutionMs = 1000;
   private readonly client: Client;
   private readonly agent: http.Agent;
   /** "endpoint, bucket" in every error message, so an operator knows which store failed. */

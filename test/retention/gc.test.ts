@@ -7,17 +7,24 @@ import * as paths from '../../src/registry/paths.js';
 import { LeaseBusyError, acquireLease } from '../../src/retention/lease.js';
 import { prune } from '../../src/retention/prune.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+import { storeFactories } from '../helpers/stores.js';
 import { OCI_INDEX, OCI_MANIFEST, assertNoPartialBlobs, pushBlob, putManifest, sha256, unreferencedParts } from '../http/client.js';
 import { blobExists, collector, pullsCompletely, pushPoint, sleep } from './helpers.js';
 
-describe('garbage collection', () => {
+describe.each(storeFactories())('garbage collection on $name', (factory) => {
   let registry: TestRegistry;
+  let cleanup: () => Promise<void>;
   const base = randomBytes(50_000);
 
   beforeEach(async () => {
-    registry = await startTestRegistry();
+    const made = await factory.make();
+    cleanup = made.cleanup;
+    registry = await startTestRegistry({ store: made.store });
   });
-  afterEach(() => registry?.stop());
+  afterEach(async () => {
+    await registry?.stop();
+    await cleanup?.();
+  });
 
   it('frees what pruned points alone used, keeps the shared base and every kept point whole', async () => {
     const a = [];
@@ -25,6 +32,8 @@ describe('garbage collection', () => {
     const b = await pushPoint(registry.url, 'site/b', 'latest', base);
     const pruned = await prune(registry.registry, [{ repositories: 'site/*', keepLast: 1 }]);
     expect(pruned.droppedPoints).toBe(3);
+    // Past the store's time resolution, so a zero grace really makes everything "old".
+    await sleep(registry.store.timeResolutionMs! + 50);
 
     const report = await collector(registry.registry).run();
     const dropped = a.slice(0, 3);
@@ -47,6 +56,16 @@ describe('garbage collection', () => {
     const again = await collector(registry.registry).run();
     expect(again.blobsSwept + again.manifestsRemoved + again.layerLinksRemoved).toBe(0);
   });
+});
+
+describe('garbage collection', () => {
+  let registry: TestRegistry;
+  const base = randomBytes(50_000);
+
+  beforeEach(async () => {
+    registry = await startTestRegistry();
+  });
+  afterEach(() => registry?.stop());
 
   it('keeps pruned points restorable for the retention grace, then collects them', async () => {
     const old = await pushPoint(registry.url, 'dr/app', 'latest', base);
@@ -144,7 +163,7 @@ describe('garbage collection', () => {
     expect(await assertNoPartialBlobs(registry.store)).toBeGreaterThan(0);
   });
 
-  it('spares a blob a request claimed after the re-mark (tombstone gone) even though nothing links it yet', async () => {
+  it('spares a blob whose tombstone a request cleared, even though the request linked nothing', async () => {
     const layer = randomBytes(6000);
     await pushBlob(registry.url, 'dr/other', layer);
     await registry.registry.blobs.unlink('dr/other', sha256(layer));
@@ -156,6 +175,24 @@ describe('garbage collection', () => {
     }).run();
     expect(report.blobsSwept).toBe(0);
     expect(await blobExists(registry.registry, sha256(layer))).toBe(true);
+  });
+
+  it('puts a swept index back when a request claims the blob between the sweep\'s two checks', async () => {
+    const layer = randomBytes(6000);
+    await pushBlob(registry.url, 'dr/app', layer);
+    let claimedMidSweep: unknown = 'not called';
+    const report = await collector(registry.registry, {
+      afterIndexDeleted: async (digest) => {
+        // The request saw the tombstone (and clears it) but finds the index gone: it would
+        // upload again. The collector must notice the cleared tombstone and restore the index.
+        claimedMidSweep = await registry.registry.blobs.claim(digest);
+      },
+    }).run();
+    expect(claimedMidSweep).toBeUndefined();
+    expect(report.blobsSwept).toBe(0);
+    expect(report.blobsRescued).toBe(1);
+    expect(await blobExists(registry.registry, sha256(layer))).toBe(true);
+    expect(await assertNoPartialBlobs(registry.store)).toBe(1);
   });
 
   it('a HEAD of a tombstoned blob in a repository that links it saves the blob', async () => {
