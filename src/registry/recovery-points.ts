@@ -81,7 +81,8 @@ export class RecoveryPoints {
 
   /** Points `tag` at a manifest the repository still holds; recorded as a new recovery point. */
   async restore(repo: string, tag: string, digest: string): Promise<void> {
-    if (!(await this.manifests.has(repo, digest))) throw manifestUnknown(digest);
+    // claim, not has: the point may be a pruned one the collector is about to remove.
+    if (!(await this.manifests.claim(repo, digest))) throw manifestUnknown(digest);
     await this.tags.set(repo, tag, digest);
   }
 

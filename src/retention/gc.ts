@@ -161,7 +161,8 @@ export class Collector {
     let live = liveness(snapshot, rules);
     for (let round = 0; round < MAX_REPAIR_ROUNDS && (live.unlinkedManifests.size > 0 || live.unlinkedBlobs.size > 0); round++) {
       if (!repair) {
-        // A dry run relinks nothing, but a child it cannot parse must still not look collectable.
+        // The dry run and the re-mark relink nothing, but what an unlinked live manifest
+        // references must still be marked.
         for (const digest of live.unlinkedManifests) for (const blob of await this.referencedBy(digest)) live.blobs.add(blob);
         break;
       }
@@ -321,10 +322,15 @@ export class Collector {
     return index ? readAll(await this.registry.blobs.open(index, undefined)) : undefined;
   }
 
-  private async referencedBy(digest: string): Promise<string[]> {
+  /** Everything a manifest reaches (children's references too), read from its bytes. */
+  private async referencedBy(digest: string, seen = new Set<string>()): Promise<Set<string>> {
+    if (seen.has(digest)) return seen;
+    seen.add(digest);
     const bytes = await this.bytesOf(digest);
-    if (!bytes) return [];
+    if (!bytes) return seen;
     const parsed = parseManifest(bytes, undefined);
-    return [...parsed.blobs, ...parsed.manifests].map((d) => d.digest);
+    for (const blob of parsed.blobs) seen.add(blob.digest);
+    for (const child of parsed.manifests) await this.referencedBy(child.digest, seen);
+    return seen;
   }
 }

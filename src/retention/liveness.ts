@@ -52,9 +52,10 @@ export function liveness(snapshot: RepositorySnapshot, rules: LivenessRules): Li
   }
 
   const live: Liveness = { manifests: new Set(), blobs: new Set(), unlinkedManifests: new Set(), unlinkedBlobs: new Set() };
-  // A root without a link (its manifest was deleted through the API) keeps nothing alive: its
-  // bytes can no longer be pulled from this repository. A child without one is relinked.
-  const queue = [...roots].filter((d) => manifests.has(d));
+  // A recovery point or pin whose link is gone (the manifest was deleted through the API) keeps
+  // nothing alive: it can no longer be pulled. A tag must resolve, so a tag's manifest without a
+  // link (a restore racing the collector) is live and relinked, like an index's child.
+  const queue = [...roots].filter((d) => manifests.has(d) || [...snapshot.current.values()].includes(d));
   while (queue.length > 0) {
     const digest = queue.pop()!;
     if (live.manifests.has(digest)) continue;
