@@ -8,6 +8,8 @@ export interface RepositoryUsage {
   name: string;
   /** Sum of the sizes of the blobs and manifests this repository links. */
   logicalBytes: number;
+  /** Stored bytes no other repository links: what removing this repository would free. */
+  exclusiveBytes: number;
   blobs: number;
   manifests: number;
 }
@@ -26,21 +28,23 @@ export async function storageUsage(registry: Registry, options?: OpOptions): Pro
   const { store, blobs } = registry;
   const sizeOf = async (digest: string) => (await blobs.stat(digest, options))?.size ?? 0;
   const repositories: RepositoryUsage[] = [];
+  const linkedBy = new Map<string, string[]>(); // digest -> repositories linking it
   for (const name of await registry.repositories.list()) {
-    const usage: RepositoryUsage = { name, logicalBytes: 0, blobs: 0, manifests: 0 };
-    for await (const obj of store.list(paths.layerLinksPrefix(name), options)) {
-      const digest = paths.digestFromLinkKey(obj.key);
-      if (!digest) continue;
-      usage.blobs++;
-      usage.logicalBytes += await sizeOf(digest);
-    }
-    for await (const obj of store.list(paths.manifestLinksPrefix(name), options)) {
-      const digest = paths.digestFromLinkKey(obj.key);
-      if (!digest) continue;
-      usage.manifests++;
-      usage.logicalBytes += await sizeOf(digest);
+    const usage: RepositoryUsage = { name, logicalBytes: 0, exclusiveBytes: 0, blobs: 0, manifests: 0 };
+    for (const [prefix, kind] of [[paths.layerLinksPrefix(name), 'blobs'], [paths.manifestLinksPrefix(name), 'manifests']] as const) {
+      for await (const obj of store.list(prefix, options)) {
+        const digest = paths.digestFromLinkKey(obj.key);
+        if (!digest) continue;
+        usage[kind]++;
+        usage.logicalBytes += await sizeOf(digest);
+        linkedBy.set(digest, [...(linkedBy.get(digest) ?? []), name]);
+      }
     }
     repositories.push(usage);
+  }
+  for (const [digest, holders] of linkedBy) {
+    const only = new Set(holders);
+    if (only.size === 1) repositories.find((r) => r.name === holders[0])!.exclusiveBytes += await sizeOf(digest);
   }
   let uniqueBytes = 0;
   for await (const obj of store.list(paths.BLOBS_PREFIX, options)) {

@@ -30,10 +30,10 @@ describe.each(storeFactories())('storage usage on $name', ({ make }) => {
     await fetch(`${registry.url}/v2/site/a/blobs/uploads/?digest=${digest(own)}`, { method: 'POST', body: own });
 
     const usage = await storageUsage(registry.registry);
-    expect(usage.repositories.map((r) => [r.name, r.logicalBytes, r.blobs])).toEqual([
-      ['site/a', 250_000, 2],
-      ['site/b', 200_000, 1],
-      ['site/c', 200_000, 1],
+    expect(usage.repositories.map((r) => [r.name, r.logicalBytes, r.exclusiveBytes, r.blobs])).toEqual([
+      ['site/a', 250_000, 50_000, 2],
+      ['site/b', 200_000, 0, 1],
+      ['site/c', 200_000, 0, 1],
     ]);
     expect(usage.logicalBytes).toBe(650_000);
     expect(usage.uniqueBytes).toBe(250_000);
