@@ -7,11 +7,11 @@ import * as paths from '../../src/registry/paths.js';
 import { LeaseBusyError, acquireLease } from '../../src/retention/lease.js';
 import { prune } from '../../src/retention/prune.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
-import { storeFactories } from '../helpers/stores.js';
+import { encryptedFactory, filesystemFactory, storeFactories } from '../helpers/stores.js';
 import { OCI_INDEX, OCI_MANIFEST, assertNoPartialBlobs, pushBlob, putManifest, sha256, unreferencedParts } from '../http/client.js';
 import { blobExists, collector, pullsCompletely, pushPoint, sleep } from './helpers.js';
 
-describe.each(storeFactories())('garbage collection on $name', (factory) => {
+describe.each([...storeFactories(), encryptedFactory(filesystemFactory())])('garbage collection on $name', (factory) => {
   let registry: TestRegistry;
   let cleanup: () => Promise<void>;
   const base = randomBytes(50_000);
@@ -55,7 +55,7 @@ describe.each(storeFactories())('garbage collection on $name', (factory) => {
     // A second run finds nothing more.
     const again = await collector(registry.registry).run();
     expect(again.blobsSwept + again.manifestsRemoved + again.layerLinksRemoved).toBe(0);
-  });
+  }, 90_000); // Swift on two busy cores: ~20 s
 });
 
 describe('garbage collection', () => {
