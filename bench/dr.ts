@@ -13,7 +13,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { parseSize } from '../src/config/units.js';
-import { ensureSwift } from '../test/services/swift.js';
+import { swiftInstance } from '../test/services/swift.js';
 import { CLIENTS, type ClientKind } from './dr/hosts.js';
 import { writeReport, type Results } from './dr/report.js';
 import { describeEnvironment, runTarget } from './dr/run.js';
@@ -65,7 +65,11 @@ if (!values['no-build']) {
 const workload = await buildWorkload(scale, cache, { ...(values.courses ? { courses: Number(values.courses) } : {}), log });
 log(`workload ready: base ${workload.base.size} bytes (${workload.base.unpackedSize} unpacked), ${workload.images.length} images`);
 
-const swift = targets.some((t) => t.includes('swift')) ? await ensureSwift() : undefined;
+// A Swift of its own (its own ports and data), so the test suite's shared one is never touched.
+const swift = targets.some((t) => t.includes('swift'))
+  ? swiftInstance('/tmp/drreg-bench-swift', { s3: 8095, object: 6220, container: 6221, account: 6222, memcached: 11215 })
+  : undefined;
+await swift?.start();
 const previous = values.keep ? await readFile(resultsFile, 'utf8').then((t) => JSON.parse(t) as Results, () => undefined) : undefined;
 const results: Results = {
   command: `npx tsx bench/dr.ts --scale ${scale.name}${client === 'skopeo' ? '' : ` --client ${client}`}`,
@@ -88,12 +92,12 @@ await mkdir(work, { recursive: true });
 try {
   for (const name of targets) {
     log(`${name}: start`);
-    const result = await runTarget(name, workload, { client, work, micro: results.micro, log });
+    const result = await runTarget(name, workload, { client, work, micro: results.micro, log, ...(swift ? { swiftEndpoint: swift.endpoint } : {}) });
     results.targets.push(result);
     log(`${name}: done in ${result.seconds.toFixed(0)} s, peak RSS ${result.peakRssMiB.toFixed(0)} MiB`);
     await save(results); // after every target, so an interrupted run still leaves a report
   }
 } finally {
   await rm(work, { recursive: true, force: true });
-  await swift?.stop?.();
+  await swift?.stop();
 }

@@ -214,7 +214,7 @@ export async function writeReport(results: Results, file: string): Promise<void>
     '',
     '## Settings',
     '',
-    table(['registry', 'settings'], targets.map((t) => [t.label, t.settings])),
+    table(['registry', 'settings', 'finished', 'load average at start'], targets.map((t) => [t.label, t.settings, t.finishedAt.slice(11, 19), (t.loadBefore ?? NaN).toFixed(2)])),
     '',
   ];
   if (missing.length) {
@@ -289,9 +289,16 @@ export async function writeReport(results: Results, file: string): Promise<void>
       ['registry', ...w.systems.flatMap((sys) => [`${sys.toUpperCase()} c${w.courses} s`, `${sys.toUpperCase()} MB received`])],
       targets.map((t) => [t.label, ...w.systems.flatMap((sys) => {
         const p = t.replay.pulls.find((x) => x.system === sys);
-        return p ? [p.seconds.toFixed(2), MB(p.received)] : ['n/a', 'n/a'];
+        if (!p) return ['n/a', 'n/a'];
+        // Distribution's S3 driver answers blob GETs with a redirect to the store (its default).
+        const redirected = t.target.startsWith('dist') && t.target !== 'dist-fs' && p.received < w.baseSize / 100;
+        return [p.seconds.toFixed(2), redirected ? `${MB(p.received)} (blobs redirected to Swift)` : MB(p.received)];
       })]),
     ),
+    '',
+    'Received bytes are counted at the proxy. Distribution on S3 redirects blob GETs to the object store by default, so ' +
+      'its layers go from Swift to the client directly and are not counted; dr-registry serves them itself ' +
+      '(`storage.s3.redirect` is off by default).',
     '',
     'MB are 10^6 bytes, GB 10^9 bytes, MiB 2^20 bytes.',
     '',

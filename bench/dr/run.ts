@@ -27,6 +27,8 @@ export interface TargetResult {
   peakRssMiB: number;
   seconds: number;
   finishedAt: string;
+  /** The machine's 1-minute load average when the target started (other work disturbs timings). */
+  loadBefore: number;
 }
 
 export interface MicroOptions {
@@ -40,10 +42,11 @@ export interface MicroOptions {
 export async function runTarget(
   name: TargetName,
   workload: Workload,
-  opts: { client: ClientKind; work: string; micro: MicroOptions; fromSource?: boolean; log?: (msg: string) => void },
+  opts: { client: ClientKind; work: string; micro: MicroOptions; fromSource?: boolean; swiftEndpoint?: string; log?: (msg: string) => void },
 ): Promise<TargetResult> {
   const log = (msg: string) => opts.log?.(`[${name}] ${msg}`);
-  const target = await startTarget(name, { fromSource: opts.fromSource });
+  const loadBefore = os.loadavg()[0]!;
+  const target = await startTarget(name, { fromSource: opts.fromSource, swiftEndpoint: opts.swiftEndpoint });
   try {
     const { seconds, value } = await timed(async () => {
       const replayed = await replay(workload, target.url, target.usage, { client: opts.client, work: opts.work, log });
@@ -72,6 +75,7 @@ export async function runTarget(
       peakRssMiB: value.rss,
       seconds,
       finishedAt: new Date().toISOString(),
+      loadBefore,
     };
   } finally {
     await target.stop();

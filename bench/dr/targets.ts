@@ -72,8 +72,8 @@ function usageOf(isBlob: (key: string) => boolean, list: (visit: (key: string, s
 
 const fsLister = (root: string) => (visit: (key: string, size: number) => void) => walk(root, (file, size) => visit(path.relative(root, file), size));
 
-function bucketLister(bucket: string) {
-  const url = new URL(SWIFT_ENDPOINT);
+function bucketLister(endpoint: string, bucket: string) {
+  const url = new URL(endpoint);
   const client = new Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, pathStyle: true, ...SWIFT_CREDENTIALS });
   return {
     client,
@@ -89,9 +89,12 @@ const distIsBlob = (key: string) => /^docker\/registry\/v2\/blobs\/.*\/data$/.te
 /**
  * Starts a target. dr-registry runs from dist/ (build first), or from src/ with tsx when
  * `fromSource` (the smoke test, where nothing is built). Its DR setting is on: a HEAD of a blob
- * another repository holds links it (dedup.linkExistingOnHead).
+ * another repository holds links it (dedup.linkExistingOnHead). Swift targets use the S3 endpoint
+ * `swiftEndpoint` (default: the test suite's shared Swift).
  */
-export async function startTarget(name: TargetName, opts: { fromSource?: boolean } = {}): Promise<RunningTarget> {
+export async function startTarget(name: TargetName, opts: { fromSource?: boolean; swiftEndpoint?: string } = {}): Promise<RunningTarget> {
+  const endpoint = opts.swiftEndpoint ?? SWIFT_ENDPOINT;
+  const swift = (bucket: string) => ({ ...swiftOptions(bucket), endpoint });
   const dir = await mkdtemp(path.join(tmpdir(), `drreg-bench-${name}-`));
   const bucket = `bench-${name}-${Date.now()}`;
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -118,7 +121,7 @@ export async function startTarget(name: TargetName, opts: { fromSource?: boolean
       settings += ', storage.filesystem.fsync=true (default)';
       usage = usageOf(oursIsBlob, fsLister(root));
     } else {
-      const o = swiftOptions(bucket);
+      const o = swift(bucket);
       Object.assign(env, {
         DRREG_STORAGE_DRIVER: 's3',
         DRREG_STORAGE_S3_ENDPOINT: o.endpoint,
@@ -127,7 +130,7 @@ export async function startTarget(name: TargetName, opts: { fromSource?: boolean
         DRREG_STORAGE_S3_SECRETKEY: o.secretKey,
       });
       settings += ', storage.s3 defaults (partSize 16MiB, concurrency 2)';
-      usage = usageOf(oursIsBlob, bucketLister(bucket).list);
+      usage = usageOf(oursIsBlob, bucketLister(endpoint, bucket).list);
       cleanups.push(() => removeBucket(o));
     }
     if (name === 'ours-swift-enc') {
@@ -144,9 +147,9 @@ export async function startTarget(name: TargetName, opts: { fromSource?: boolean
     const root = path.join(dir, 'data');
     return finish(await startDistribution({ rootDir: root }), 'filesystem driver, delete enabled', usageOf(distIsBlob, fsLister(root)));
   }
-  const lister = bucketLister(bucket);
+  const lister = bucketLister(endpoint, bucket);
   await lister.client.makeBucket(bucket, SWIFT_CREDENTIALS.region); // Distribution does not create it
-  cleanups.push(() => removeBucket(swiftOptions(bucket)));
-  const started = await startDistribution({ s3: { endpoint: SWIFT_ENDPOINT, bucket, ...SWIFT_CREDENTIALS } });
+  cleanups.push(() => removeBucket(swift(bucket)));
+  const started = await startDistribution({ s3: { endpoint, bucket, ...SWIFT_CREDENTIALS } });
   return finish(started, 's3 driver on Swift (path style, v4 auth), delete enabled', usageOf(distIsBlob, lister.list));
 }
