@@ -401,4 +401,47 @@ describe('a blob collected and pushed again', () => {
       await rm(root, { recursive: true, force: true });
     }
   });
+
+  it('is still marked through its manifest by a collector on a replica that had cached the manifest', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'drreg-recache-'));
+    const a = await startTestRegistry({ root });
+    const b = await startTestRegistry({ root });
+    try {
+      const layer = randomBytes(3000);
+      const config = Buffer.from('{"architecture":"amd64","os":"linux","note":"rollback"}');
+      const body = {
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
+      };
+      const push = async () => {
+        for (const blob of [layer, config]) await pushBlob(a.url, 'dr/app', blob);
+        const put = await putManifest(a.url, 'dr/app', 'latest', body, OCI_MANIFEST);
+        expect(put.res.status).toBe(201);
+        return put.digest;
+      };
+      const digest = await push();
+      // b serves the manifest once: it caches the manifest blob's index.
+      expect((await fetch(`${b.url}/v2/dr/app/manifests/${digest}`, { headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
+      // The system moves on; the old point is pruned and collected (by a).
+      await pushPoint(a.url, 'dr/app', 'latest', randomBytes(1000));
+      await prune(a.registry, [{ repositories: '**', keepLast: 1 }]);
+      await sleep(5);
+      await collector(a.registry).run();
+      expect(await blobExists(a.registry, digest)).toBe(false);
+      // Then it rolls back: the very same image is pushed again and is the current point.
+      expect(await push()).toBe(digest);
+      await sleep(5);
+      // This time b's collector runs (the lease went to the other replica).
+      await collector(b.registry).run();
+      const pulled = await fetch(`${a.url}/v2/dr/app/blobs/${sha256(layer)}`);
+      expect(pulled.status, 'the current point keeps its layer').toBe(200);
+      expect((await fetch(`${a.url}/v2/dr/app/blobs/${sha256(config)}`)).status, 'and its config').toBe(200);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });
