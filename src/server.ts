@@ -7,6 +7,7 @@ import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { Registry, type RegistryOptions } from './registry/registry.js';
 import { Maintenance } from './retention/maintenance.js';
+import { sweepUploadData } from './retention/upload-data.js';
 import type { ObjectStore } from './storage/driver.js';
 import { createStore } from './storage/index.js';
 
@@ -48,10 +49,13 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
 
   const log = logger.child({ module: 'janitor' });
   const janitor = setInterval(() => {
-    registry.uploads
-      .expire(config.uploads.maxAge)
-      .then((removed) => removed > 0 && log.info({ removed }, 'expired uploads removed'))
-      .catch((err) => log.warn({ err }, 'upload expiry failed'));
+    const cleanup = async () => {
+      const sessions = await registry.uploads.expire(config.uploads.maxAge);
+      // Data of expired sessions is as old as they are; committed data is never touched.
+      const data = await sweepUploadData(store, { olderThanMs: Date.now() - config.uploads.maxAge });
+      if (sessions > 0 || data.parts > 0) log.info({ sessions, parts: data.parts, bytes: data.bytes }, 'expired uploads removed');
+    };
+    cleanup().catch((err: unknown) => log.warn({ err }, 'upload expiry failed'));
   }, Math.max(config.uploads.cleanupInterval, 1000));
   janitor.unref();
   maintenance.schedule();

@@ -65,7 +65,10 @@ export const retentionPolicySchema = z
     keepTags: z.array(z.string()).optional(),
     keepPulledWithin: duration.optional(),
   })
-  .strict();
+  .strict()
+  .refine((p) => Object.keys(p).some((k) => k !== 'repositories'), {
+    message: 'a policy needs at least one keep rule (without one it would drop every point but the current and pinned ones)',
+  });
 
 export const configSchema = z
   .object({

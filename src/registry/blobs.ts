@@ -44,27 +44,35 @@ export class Blobs {
 
   /**
    * The blob, for a request that will rely on it existing (a client skipping an upload, a mount,
-   * a manifest's reference): clears a collector's tombstone first, then checks the store itself
-   * rather than the cache.
+   * a manifest's reference): clears a collector's tombstone first, then reads the index from the
+   * store itself (another replica's collector may have removed it, or it was pushed again with
+   * new parts). The order matters: docs/retention-and-gc.md.
    */
   async claim(digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
     await this.tombstones.clear(digest, options);
-    if (!(await this.store.stat(paths.blobIndexKey(digest), options))) {
-      this.indexCache.delete(digest);
-      return undefined;
-    }
-    return this.stat(digest, options);
+    return this.read(digest, options);
   }
 
-  /** claim() as seen from a repository: undefined unless linked there. Refreshes an old link. */
+  /**
+   * claim() as seen from a repository: undefined unless linked there (and then the tombstone is
+   * left alone, so probing digests in one repository cannot keep other repositories' garbage).
+   * Refreshes a link older than half the collector's grace.
+   */
   async claimInRepo(repo: string, digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
-    await this.tombstones.clear(digest, options);
-    const linkKey = paths.layerLinkKey(repo, digest);
-    const [link, stored] = await Promise.all([this.store.stat(linkKey, options), this.store.stat(paths.blobIndexKey(digest), options)]);
-    if (!stored) this.indexCache.delete(digest);
-    if (!link || !stored) return undefined;
-    if (this.linkRefreshMs > 0 && Date.now() - link.modified.getTime() > this.linkRefreshMs) await this.link(repo, digest, options);
-    return this.stat(digest, options);
+    const link = await this.store.stat(paths.layerLinkKey(repo, digest), options);
+    if (!link) return undefined;
+    const index = await this.claim(digest, options);
+    if (!index) return undefined;
+    if (Date.now() - link.modified.getTime() > this.linkRefreshMs) await this.link(repo, digest, options);
+    return index;
+  }
+
+  /** The index as the store has it now (not the cache), and the cache updated to match. */
+  async read(digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
+    const index = await readJson<BlobIndex>(this.store, paths.blobIndexKey(digest), options);
+    if (index) this.indexCache.set(digest, index);
+    else this.indexCache.delete(digest);
+    return index;
   }
 
   async stat(digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {

@@ -38,6 +38,8 @@ export interface ManifestDeps {
   tombstones: Tombstones;
   /** gc.sweepDelay: bounds how long a checked reference may go unwritten (see tombstones.ts). */
   sweepDelayMs: number;
+  /** Links older than this are rewritten when claimed (half of gc.grace). */
+  linkRefreshMs: number;
 }
 
 export class Manifests {
@@ -68,6 +70,9 @@ export class Manifests {
     this.bytesCache.set(digest, bytes);
     const link: ManifestLink = { mediaType: parsed.mediaType, size: bytes.length, linkedAt: new Date().toISOString() };
     if (parsed.subject) link.subject = parsed.subject.digest;
+    // In the catalog before the link: the collector only looks at repositories it lists.
+    await repositories.ensure(repo);
+    await store.delete(paths.deletedManifestKey(repo, digest));
     await writeJson(store, paths.manifestLinkKey(repo, digest), link);
     if (parsed.subject) {
       const self: Descriptor = { mediaType: parsed.mediaType, digest, size: bytes.length };
@@ -80,6 +85,8 @@ export class Manifests {
       // that the link is visible; if something went, take the manifest back rather than keep it
       // broken.
       try {
+        // The manifest's own bytes too: a dedup against bytes the collector then removed.
+        await blobs.putBytes(digest, bytes);
         await this.assertReferencesPresent(repo, parsed.blobs, parsed.manifests);
       } catch (err) {
         if (parsed.subject) await referrers.remove(repo, parsed.subject.digest, digest);
@@ -88,7 +95,6 @@ export class Manifests {
       }
     }
     if (reference.kind === 'tag') await tags.set(repo, reference.tag, digest);
-    await repositories.ensure(repo);
     return { digest, subject: parsed.subject?.digest, mediaType: parsed.mediaType };
   }
 
@@ -122,16 +128,29 @@ export class Manifests {
       if (t.digest === reference.digest) await tags.delete(repo, t.tag);
     }
     if (link.subject) await referrers.remove(repo, link.subject, reference.digest);
+    // Marks the deletion as intended, so the collector does not relink the manifest for the
+    // recovery points and pins that still name it.
+    await writeJson(store, paths.deletedManifestKey(repo, reference.digest), { deletedAt: new Date().toISOString() });
     await store.delete(key);
   }
 
   /**
    * A manifest the repository holds, for a request that will rely on it (an index naming it as a
-   * child): clears the collector's tombstone on its bytes and checks the store, like Blobs.claim.
+   * child, a restore): checks the link, clears the collector's tombstone on its bytes and reads
+   * them from the store (like Blobs.claimInRepo), and rewrites a link older than half the
+   * collector's grace so the collector's next look sees it as fresh.
    */
   async claim(repo: string, digest: string): Promise<boolean> {
-    const [linked, index] = await Promise.all([this.has(repo, digest), this.deps.blobs.claim(digest)]);
-    return linked && index !== undefined;
+    const { blobs, store } = this.deps;
+    const key = paths.manifestLinkKey(repo, digest);
+    const linked = await store.stat(key);
+    if (!linked || !(await blobs.claim(digest))) return false;
+    if (Date.now() - linked.modified.getTime() > this.deps.linkRefreshMs) {
+      const link = await readJson<ManifestLink>(store, key);
+      if (!link) return false;
+      await writeJson(store, key, link);
+    }
+    return true;
   }
 
   async has(repo: string, digest: string, options?: OpOptions): Promise<boolean> {

@@ -4,6 +4,7 @@
 //   data/<upload-id>/<n>-<nonce>                       bytes of one upload part, written once, never moved
 //   uploads/<upload-id>/state                          upload session: repo, offset, parts, startedAt
 //   catalog/<name>/_repo                               marks that repository <name> exists
+//   catalog/<name>/_pending                            links only (a HEAD linked a blob): not in the catalog, seen by GC
 //   repositories/<name>/_layers/<alg>/<hex>            repository may read blob <alg>:<hex>
 //   repositories/<name>/_manifests/<alg>/<hex>         repository holds manifest (link: mediaType, ...)
 //   repositories/<name>/_tags/current/<tag>            {digest, pushedAt}
@@ -12,7 +13,9 @@
 //   repositories/<name>/_referrers/<alg>/<subject-hex>/<alg>-<hex>   descriptor of a referrer
 //   repositories/<name>/_pins/<alg>/<hex>              recovery point pinned (never pruned)
 //   repositories/<name>/_pulls/<alg>/<hex>             {lastPulledAt}, written at most hourly
+//   repositories/<name>/_deleted/<alg>/<hex>           manifest deleted through the API (not relinked by GC)
 //   gc/tombstones/<alg>/<hex>                          blob the collector means to delete; any use removes it
+//   gc/sweeping/<alg>/<hex>                            index of a blob being swept (put back if a run dies)
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
 //   gc/last-report                                     what the last collection did
 //   settings/retention-policies                        policies set through the admin API (override config)
@@ -29,6 +32,7 @@ export const UPLOADS_PREFIX = 'uploads/';
 export const CATALOG_PREFIX = 'catalog/';
 export const REPOSITORIES_PREFIX = 'repositories/';
 export const TOMBSTONES_PREFIX = 'gc/tombstones/';
+export const SWEEP_INTENTS_PREFIX = 'gc/sweeping/';
 export const GC_LEASE_KEY = 'gc/lease';
 export const GC_REPORT_KEY = 'gc/last-report';
 export const RETENTION_POLICIES_KEY = 'settings/retention-policies';
@@ -68,6 +72,16 @@ export function uploadIdFromStateKey(key: string): string | undefined {
 
 export function catalogKey(repo: string): string {
   return `${CATALOG_PREFIX}${repo}/_repo`;
+}
+
+export function pendingRepoKey(repo: string): string {
+  return `${CATALOG_PREFIX}${repo}/_pending`;
+}
+
+/** The repository of a catalog key or of a pending marker. */
+export function repoFromAnyCatalogKey(key: string): string | undefined {
+  if (key.endsWith('/_pending')) return key.slice(CATALOG_PREFIX.length, -'/_pending'.length);
+  return repoFromCatalogKey(key);
 }
 
 export function repoFromCatalogKey(key: string): string | undefined {
@@ -147,6 +161,11 @@ function parsePointKey(rest: string): { tag: string; pushedAtMs: number; digest:
   return m ? { tag: m[1]!, pushedAtMs: Number(m[2]), digest: `${m[3]}:${m[4]}` } : undefined;
 }
 
+export function sweepIntentKey(digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${SWEEP_INTENTS_PREFIX}${algorithm}/${hex}`;
+}
+
 export function tombstoneKey(digest: string): string {
   const { algorithm, hex } = split(digest);
   return `${TOMBSTONES_PREFIX}${algorithm}/${hex}`;
@@ -165,6 +184,15 @@ export function pinsPrefix(repo: string): string {
 export function pullKey(repo: string, digest: string): string {
   const { algorithm, hex } = split(digest);
   return `${repositoryPrefix(repo)}_pulls/${algorithm}/${hex}`;
+}
+
+export function deletedManifestKey(repo: string, digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${deletedManifestsPrefix(repo)}${algorithm}/${hex}`;
+}
+
+export function deletedManifestsPrefix(repo: string): string {
+  return `${repositoryPrefix(repo)}_deleted/`;
 }
 
 export function referrersPrefix(repo: string, subject: string): string {

@@ -7,7 +7,7 @@ import { RecoveryPoints } from './recovery-points.js';
 import { Referrers } from './referrers.js';
 import { Repositories } from './repositories.js';
 import { Tags } from './tags.js';
-import { Tombstones } from './tombstones.js';
+import { Tombstones, overran } from './tombstones.js';
 import { Uploads } from './uploads.js';
 
 export interface RegistryOptions {
@@ -50,6 +50,7 @@ export class Registry {
       repositories: this.repositories,
       tombstones: this.tombstones,
       sweepDelayMs: options.gcSweepDelayMs,
+      linkRefreshMs: options.gcGraceMs / 2,
     });
     this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest), options.gcSweepDelayMs);
     this.recoveryPoints = new RecoveryPoints(store, this.tags, this.manifests);
@@ -67,13 +68,16 @@ export class Registry {
    * another system pushed need not send them again. Returns the blob when linked.
    */
   async linkExisting(repo: string, digest: string, mayRead: (holder: string) => Promise<boolean>) {
+    const claimedAt = Date.now();
     const index = await this.blobs.claim(digest);
     if (!index) return undefined;
     for (const holder of await this.repositories.list()) {
       if (holder !== repo && (await this.blobs.isLinked(holder, digest)) && (await mayRead(holder))) {
-        // Only the link: a HEAD must not make a repository appear in the catalog; the push's
-        // manifest does that.
+        // Only the link: a HEAD must not make a repository appear in the catalog (the push's
+        // manifest does that), but the collector must see the link, hence the pending marker.
+        await this.repositories.markPending(repo);
         await this.blobs.link(repo, digest);
+        if (overran(claimedAt, this.options.gcSweepDelayMs) && !(await this.blobs.claim(digest))) return undefined;
         return index;
       }
     }

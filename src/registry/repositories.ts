@@ -22,6 +22,24 @@ export class Repositories {
     return this.known.has(repo) || (await this.store.stat(paths.catalogKey(repo))) !== undefined;
   }
 
+  /**
+   * Records a repository that holds links but no manifest yet (dedup.linkExistingOnHead), so the
+   * collector sees its links while the catalog does not list it.
+   */
+  async markPending(repo: string): Promise<void> {
+    if (!(await this.exists(repo))) await writeJson(this.store, paths.pendingRepoKey(repo), { createdAt: new Date().toISOString() });
+  }
+
+  /** Every repository that may hold links, pending ones included: what the collector walks. */
+  async listWithPending(): Promise<string[]> {
+    const names = new Set<string>();
+    for await (const obj of this.store.list(paths.CATALOG_PREFIX)) {
+      const name = paths.repoFromAnyCatalogKey(obj.key);
+      if (name) names.add(name);
+    }
+    return [...names].sort();
+  }
+
   /** Every repository name in lexical order. */
   async list(): Promise<string[]> {
     const names: string[] = [];

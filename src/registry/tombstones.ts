@@ -5,6 +5,7 @@
 // commit, a manifest's references) clears the tombstone first, so the collector sees the use.
 // docs/retention-and-gc.md walks through the interleavings.
 import type { ObjectStore, OpOptions } from '../storage/driver.js';
+import { readJson, writeJson } from './objects.js';
 import * as paths from './paths.js';
 
 export class Tombstones {
@@ -16,12 +17,18 @@ export class Tombstones {
     if (await this.store.stat(key, options)) await this.store.delete(key, options);
   }
 
-  async place(digest: string): Promise<void> {
-    await this.store.put(paths.tombstoneKey(digest), Buffer.from(JSON.stringify({ placedAt: new Date().toISOString() })));
+  /** Placed by one collector run; only that run may act on it. */
+  async place(digest: string, owner: string): Promise<void> {
+    await writeJson(this.store, paths.tombstoneKey(digest), { owner, placedAt: new Date().toISOString() });
   }
 
-  async exists(digest: string): Promise<boolean> {
-    return (await this.store.stat(paths.tombstoneKey(digest))) !== undefined;
+  /** True while `owner`'s tombstone stands: no request has used the blob since it was placed. */
+  async heldBy(digest: string, owner: string): Promise<boolean> {
+    return (await readJson<{ owner: string }>(this.store, paths.tombstoneKey(digest)))?.owner === owner;
+  }
+
+  async remove(digest: string): Promise<void> {
+    await this.store.delete(paths.tombstoneKey(digest));
   }
 }
 

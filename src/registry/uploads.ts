@@ -147,7 +147,11 @@ export class Uploads {
     await this.removeSession(id);
   }
 
-  /** Deletes sessions untouched for longer than maxAgeMs, with their parts. Returns how many. */
+  /**
+   * Deletes sessions untouched for longer than maxAgeMs. Only the session: its data goes with the
+   * upload-data sweep (src/retention/upload-data.ts), which checks blob indexes first, so a commit
+   * racing the expiry never loses the data it just committed. Returns how many.
+   */
   async expire(maxAgeMs: number, now = Date.now()): Promise<number> {
     let removed = 0;
     for await (const obj of this.store.list(paths.UPLOADS_PREFIX)) {
@@ -155,7 +159,8 @@ export class Uploads {
       if (!id) continue;
       const state = await readJson<UploadState>(this.store, obj.key);
       if (!state || now - Date.parse(state.updatedAt) <= maxAgeMs) continue;
-      await this.removeSession(id);
+      await this.store.delete(obj.key);
+      this.hashes.delete(id);
       removed++;
     }
     return removed;

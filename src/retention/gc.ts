@@ -18,9 +18,10 @@ import { parseManifest } from '../registry/manifest-format.js';
 import { readAll, readJson, writeJson } from '../registry/objects.js';
 import * as paths from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
-import { acquireLease } from './lease.js';
+import { LeaseLostError, acquireLease } from './lease.js';
 import { liveness, type Liveness, type LivenessRules } from './liveness.js';
 import { loadSnapshot, type RepositorySnapshot } from './snapshot.js';
+import { sweepUploadData } from './upload-data.js';
 
 export interface GcOptions {
   /** Nothing written or linked more recently than this is collected. */
@@ -113,12 +114,17 @@ export class Collector {
         deleteUntagged: options.deleteUntagged,
       };
 
+      const ensureLease = () => {
+        if (lease?.lost()) throw new LeaseLostError();
+      };
+      if (!dryRun) await this.recoverInterruptedRun();
       const marked = await this.markAll(rules, report, { clean: true, phase: 'mark' });
       const candidates = await this.candidates(marked, rules, report);
       if (dryRun) {
         report.blobsSwept = candidates.length;
         report.bytesFreed = candidates.reduce((n, c) => n + c.size, 0);
       } else {
+        ensureLease();
         await this.placeTombstones(candidates);
         progress('wait');
         await new Promise((r) => setTimeout(r, options.sweepDelayMs));
@@ -126,11 +132,15 @@ export class Collector {
         const remarked = await this.markAll(rules, report, { clean: false, phase: 'remark' });
         let done = 0;
         for (const candidate of candidates) {
+          ensureLease();
           progress('sweep', done++, candidates.length);
           await this.sweep(candidate, remarked.has(candidate.digest), rules, report);
         }
       }
-      await this.sweepUploadData(rules, report, dryRun);
+      this.options.onProgress?.({ phase: 'uploads', done: 0, total: 0 });
+      const uploads = await sweepUploadData(registry.store, { olderThanMs: rules.youngAfterMs, dryRun });
+      report.uploadPartsSwept = uploads.parts;
+      report.uploadBytesFreed = uploads.bytes;
       report.finishedAt = new Date().toISOString();
       if (!dryRun) await writeJson(registry.store, paths.GC_REPORT_KEY, report);
       options.logger?.info({ ...report }, 'garbage collection finished');
@@ -143,12 +153,14 @@ export class Collector {
 
   /** Marks every repository; with `clean`, removes (dry run: counts) what is dead in them. */
   private async markAll(rules: LivenessRules, report: GcReport, how: { clean: boolean; phase: GcPhase }): Promise<Set<string>> {
-    const names = await this.registry.repositories.list();
+    const names = await this.registry.repositories.listWithPending();
     report.repositories = names.length;
     const marked = new Set<string>();
     for (const [i, name] of names.entries()) {
       this.options.onProgress?.({ phase: how.phase, done: i, total: names.length });
-      const { snapshot, live } = await this.markRepository(name, rules, report, how.clean && !this.options.dryRun);
+      // Both marks relink what a live manifest lost: a push may relink or claim between the first
+      // mark's check of a link and its delete, and the re-mark puts that right in the same run.
+      const { snapshot, live } = await this.markRepository(name, rules, report, !this.options.dryRun);
       if (how.clean) await this.cleanRepository(snapshot, live, rules, report);
       for (const digest of live.blobs) marked.add(digest);
     }
@@ -161,8 +173,8 @@ export class Collector {
     let live = liveness(snapshot, rules);
     for (let round = 0; round < MAX_REPAIR_ROUNDS && (live.unlinkedManifests.size > 0 || live.unlinkedBlobs.size > 0); round++) {
       if (!repair) {
-        // The dry run and the re-mark relink nothing, but what an unlinked live manifest
-        // references must still be marked.
+        // The dry run relinks nothing, but what an unlinked live manifest references must still
+        // be marked.
         for (const digest of live.unlinkedManifests) for (const blob of await this.referencedBy(digest)) live.blobs.add(blob);
         break;
       }
@@ -179,7 +191,7 @@ export class Collector {
     const { registry } = this;
     let repaired = 0;
     for (const digest of live.unlinkedBlobs) {
-      if (await registry.blobs.claim(digest)) {
+      if (await registry.blobs.read(digest)) {
         await registry.blobs.link(repo, digest);
         repaired++;
       }
@@ -256,69 +268,79 @@ export class Collector {
   private async placeTombstones(candidates: Array<{ digest: string }>) {
     for (const [i, c] of candidates.entries()) {
       this.options.onProgress?.({ phase: 'tombstone', done: i, total: candidates.length });
-      await this.registry.tombstones.place(c.digest);
+      await this.registry.tombstones.place(c.digest, this.owner);
     }
   }
 
+  /**
+   * Deletes one candidate. Its index is saved in an intent object first, so a crash between the
+   * index delete and the tombstone check leaves something the next run puts back; any failure
+   * after the delete puts the index back at once.
+   */
   private async sweep(candidate: { digest: string }, remarked: boolean, rules: LivenessRules, report: GcReport) {
     const { store, blobs, tombstones } = this.registry;
     const { digest } = candidate;
-    const tombstone = paths.tombstoneKey(digest);
     const indexKey = paths.blobIndexKey(digest);
     const spare = async () => {
-      await store.delete(tombstone);
+      if (await tombstones.heldBy(digest, this.owner)) await tombstones.remove(digest);
       report.blobsRescued++;
     };
-    if (remarked || !(await tombstones.exists(digest))) return spare();
+    if (remarked || !(await tombstones.heldBy(digest, this.owner))) return spare();
     const info = await store.stat(indexKey);
     const index = info && info.modified.getTime() <= rules.youngAfterMs ? await readJson<BlobIndex>(store, indexKey) : undefined;
     if (!index) return spare(); // gone already, or committed afresh during the run
+    const intent = paths.sweepIntentKey(digest);
+    await writeJson(store, intent, index);
     await store.delete(indexKey);
     blobs.forget(digest);
-    await this.options.afterIndexDeleted?.(digest);
-    if (!(await tombstones.exists(digest))) {
+    let used: boolean;
+    try {
+      await this.options.afterIndexDeleted?.(digest);
+      used = !(await tombstones.heldBy(digest, this.owner));
+    } catch (err) {
+      await this.putBack(index);
+      await store.delete(intent);
+      throw err;
+    }
+    if (used) {
       // A request used the blob between the two checks and may rely on it: put it back.
-      if (await blobs.partsPresent(index.parts)) await writeJson(store, indexKey, index);
+      await this.putBack(index);
+      await store.delete(intent);
       report.blobsRescued++;
       return;
     }
     await Promise.all(index.parts.map((p) => store.delete(p.key)));
-    await store.delete(tombstone);
+    await tombstones.remove(digest);
+    await store.delete(intent);
     report.blobsSwept++;
     report.bytesFreed += index.size;
     this.options.logger?.debug({ digest, bytes: index.size }, 'blob deleted');
   }
 
+  /** Restores a swept index, unless a new commit wrote one meanwhile or its data is incomplete. */
+  private async putBack(index: BlobIndex): Promise<void> {
+    const { store, blobs } = this.registry;
+    const key = paths.blobIndexKey(index.digest);
+    if ((await store.stat(key)) === undefined && (await blobs.partsPresent(index.parts))) await writeJson(store, key, index);
+  }
+
   /**
-   * Upload data that neither a session nor a blob refers to. Sessions are listed before blob
-   * indexes: a commit writes its index before it deletes its session, so a part committed during
-   * the scan is seen in one list or the other.
+   * What a run that died left behind: indexes it had deleted but not yet decided on (put back),
+   * and tombstones (removed: this run places its own).
    */
-  private async sweepUploadData(rules: LivenessRules, report: GcReport, dryRun: boolean) {
+  private async recoverInterruptedRun(): Promise<void> {
     const { store } = this.registry;
-    this.options.onProgress?.({ phase: 'uploads', done: 0, total: 0 });
-    const sessions = new Set<string>();
-    for await (const obj of store.list(paths.UPLOADS_PREFIX)) {
-      const id = paths.uploadIdFromStateKey(obj.key);
-      if (id) sessions.add(id);
+    for await (const obj of store.list(paths.SWEEP_INTENTS_PREFIX)) {
+      const index = await readJson<BlobIndex>(store, obj.key);
+      if (index) await this.putBack(index);
+      await store.delete(obj.key);
     }
-    const referenced = new Set<string>();
-    for await (const obj of store.list(paths.BLOBS_PREFIX)) {
-      // Read afresh, not from the cache: a blob collected and pushed again has new parts.
-      const index = paths.digestFromBlobIndexKey(obj.key) ? await readJson<BlobIndex>(store, obj.key) : undefined;
-      for (const part of index?.parts ?? []) referenced.add(part.key);
-    }
-    for await (const obj of store.list(paths.DATA_PREFIX)) {
-      const id = obj.key.slice(paths.DATA_PREFIX.length).split('/')[0]!;
-      if (sessions.has(id) || referenced.has(obj.key) || obj.modified.getTime() > rules.youngAfterMs) continue;
-      if (!dryRun) await store.delete(obj.key);
-      report.uploadPartsSwept++;
-      report.uploadBytesFreed += obj.size;
-    }
+    for await (const obj of store.list(paths.TOMBSTONES_PREFIX)) await store.delete(obj.key);
   }
 
   private async bytesOf(digest: string): Promise<Buffer | undefined> {
-    const index = await this.registry.blobs.claim(digest);
+    // A fresh read, not a claim: the collector must not clear tombstones itself.
+    const index = await this.registry.blobs.read(digest);
     return index ? readAll(await this.registry.blobs.open(index, undefined)) : undefined;
   }
 

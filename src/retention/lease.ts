@@ -19,6 +19,8 @@ export class LeaseBusyError extends Error {
 }
 
 export interface Lease {
+  /** True once another collector took the lease over (ours expired while we ran). */
+  lost(): boolean;
   release(): Promise<void>;
 }
 
@@ -30,13 +32,28 @@ export async function acquireLease(store: ObjectStore, owner: string, ttlMs = 60
   await new Promise((r) => setTimeout(r, settleMs));
   const winner = await readJson<LeaseRecord>(store, GC_LEASE_KEY);
   if (winner?.owner !== owner) throw new LeaseBusyError(winner);
-  const renewal = setInterval(() => void write().catch(() => {}), ttlMs / 3);
+  let lost = false;
+  const renew = async () => {
+    // Renew only what is still ours: never overwrite a collector that took over.
+    const current = await readJson<LeaseRecord>(store, GC_LEASE_KEY);
+    if (current?.owner !== owner) lost = true;
+    else await write();
+  };
+  const renewal = setInterval(() => void renew().catch(() => {}), ttlMs / 3);
   renewal.unref();
   return {
+    lost: () => lost,
     async release() {
       clearInterval(renewal);
       const current = await readJson<LeaseRecord>(store, GC_LEASE_KEY);
       if (current?.owner === owner) await store.delete(GC_LEASE_KEY);
     },
   };
+}
+
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  constructor() {
+    super('the collector lost its lease to another one (renewals failed); stopped before deleting');
+  }
 }

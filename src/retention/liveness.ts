@@ -52,10 +52,10 @@ export function liveness(snapshot: RepositorySnapshot, rules: LivenessRules): Li
   }
 
   const live: Liveness = { manifests: new Set(), blobs: new Set(), unlinkedManifests: new Set(), unlinkedBlobs: new Set() };
-  // A recovery point or pin whose link is gone (the manifest was deleted through the API) keeps
-  // nothing alive: it can no longer be pulled. A tag must resolve, so a tag's manifest without a
-  // link (a restore racing the collector) is live and relinked, like an index's child.
-  const queue = [...roots].filter((d) => manifests.has(d) || [...snapshot.current.values()].includes(d));
+  // A point or pin whose manifest was deleted through the API keeps nothing alive: it can no longer
+  // be pulled. Any other root without a link lost it to a race (a restore or an index push during
+  // a collection): it is live, and relinked like an index's child.
+  const queue = [...roots].filter((d) => manifests.has(d) || !snapshot.deleted.has(d));
   while (queue.length > 0) {
     const digest = queue.pop()!;
     if (live.manifests.has(digest)) continue;

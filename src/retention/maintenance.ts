@@ -50,10 +50,17 @@ export class Maintenance {
     return result;
   }
 
-  /** Starts a collection in the background; its progress shows in gcStatus(). */
-  startGc(options: { dryRun: boolean }): GcStatus {
+  /**
+   * Starts a collection in the background and answers once it holds the lease (so a collection
+   * on another replica is refused here, not found later); its progress shows in gcStatus().
+   */
+  async startGc(options: { dryRun: boolean }): Promise<GcStatus> {
     if (this.status.running) throw new GcAlreadyRunningError('a garbage collection is already running in this process');
-    this.runGc(options).catch(() => {}); // the outcome is kept in the status
+    let started!: () => void;
+    const leased = new Promise<void>((resolve) => (started = resolve));
+    const run = this.runGc({ ...options, onProgress: (p) => p.phase !== 'lease' && started() });
+    await Promise.race([leased, run]);
+    run.catch(() => {}); // the outcome is kept in the status
     return { ...this.status };
   }
 
@@ -80,10 +87,12 @@ export class Maintenance {
     }
   }
 
+  /** This process's run, and the newest finished report: this process's or any replica's. */
   async gcStatus(): Promise<GcStatus> {
-    if (this.status.running || this.status.lastReport) return { ...this.status };
     const stored = await readJson<GcReport>(this.registry.store, GC_REPORT_KEY);
-    return { ...this.status, ...(stored ? { lastReport: stored } : {}) };
+    const local = this.status.lastReport;
+    const newest = !stored ? local : !local || stored.finishedAt > local.finishedAt ? stored : local;
+    return { ...this.status, ...(newest ? { lastReport: newest } : {}) };
   }
 
   gcOptions(): GcOptions {

@@ -40,6 +40,8 @@ export interface RepositorySnapshot {
   history: PointEntry[];
   pruned: PrunedEntry[];
   pins: Set<string>;
+  /** Manifests deleted through the API: the points and pins naming them keep nothing alive. */
+  deleted: Set<string>;
 }
 
 export async function loadSnapshot(registry: Registry, name: string): Promise<RepositorySnapshot> {
@@ -52,12 +54,20 @@ export async function loadSnapshot(registry: Registry, name: string): Promise<Re
     history: [],
     pruned: [],
     pins: new Set(),
+    deleted: new Set(),
   };
+
   for await (const obj of store.list(paths.manifestLinksPrefix(name))) {
     const digest = paths.digestFromLinkKey(obj.key);
     if (!digest) continue;
     const info = await readManifestInfo(registry, name, digest, obj.modified.getTime());
     if (info) snapshot.manifests.set(digest, info);
+  }
+  // Deletion markers after links: a delete through the API writes its marker before it removes
+  // the link, so a link found missing above has its marker seen here (or was lost to a race).
+  for await (const obj of store.list(paths.deletedManifestsPrefix(name))) {
+    const digest = paths.digestFromLinkKey(obj.key);
+    if (digest) snapshot.deleted.add(digest);
   }
   for await (const obj of store.list(paths.layerLinksPrefix(name))) {
     const digest = paths.digestFromLinkKey(obj.key);
@@ -86,7 +96,8 @@ export async function loadSnapshot(registry: Registry, name: string): Promise<Re
 async function readManifestInfo(registry: Registry, repo: string, digest: string, linkedAtMs: number): Promise<ManifestInfo | undefined> {
   const link = await readJson<ManifestLink>(registry.store, paths.manifestLinkKey(repo, digest));
   if (!link) return undefined; // deleted between the listing and now
-  const index = await registry.blobs.stat(digest);
+  // From the store, not the cache: another replica may have collected and re-pushed it.
+  const index = await registry.blobs.read(digest);
   if (!index) return { digest, linkedAtMs, children: [], blobs: [] };
   let bytes: Buffer;
   try {

@@ -110,6 +110,8 @@ describe('admin API', () => {
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain('policies.0.keepLast');
     expect((await call('PUT', '/retention/policies', { body: { policies: [{ repositories: 'x', keepWithin: 'soon' }] } })).status).toBe(400);
+    const noRule = await call('PUT', '/retention/policies', { body: { policies: [{ repositories: 'x' }] } });
+    expect(JSON.stringify(noRule.body)).toContain('at least one keep rule');
     expect((await call('DELETE', '/retention/policies')).status).toBe(204);
     expect((await call('GET', '/retention/policies')).body.source).toBe('config');
   });
@@ -144,11 +146,16 @@ describe('admin API', () => {
       status = (await call('GET', '/gc')).body;
     }
     const report = status.lastReport as Record<string, number>;
+    expect(status.lastError).toBeUndefined();
     expect(report.manifestsRemoved).toBe(1);
     expect(report.bytesFreed).toBe(dry.body.freedBytes);
     expect((await fetch(`${registry.url}/v2/gc/app/manifests/${old.digest}`, { method: 'HEAD' })).status).toBe(404);
     expect((await fetch(`${registry.url}/v2/gc/app/manifests/latest`, { method: 'HEAD' })).status).toBe(200);
     await call('DELETE', '/retention/policies');
+    // No body at all is a real (not dry) run too.
+    const bare = await fetch(`${registry.url}/admin/v1/gc`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(bare.status).toBe(202);
+    for (let i = 0; i < 100 && ((await call('GET', '/gc')).body.running as boolean); i++) await new Promise((r) => setTimeout(r, 100));
   });
 
   it('answers bad requests and unknown manifests as documented', async () => {

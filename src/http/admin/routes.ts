@@ -7,6 +7,7 @@ import { isDigest } from '../../registry/digest.js';
 import { RegistryError } from '../../registry/errors.js';
 import { isValidName, isValidTag } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
+import { LeaseBusyError } from '../../retention/lease.js';
 import { GcAlreadyRunningError, type Maintenance } from '../../retention/maintenance.js';
 import { PolicyError, toText } from '../../retention/policies.js';
 import type { PruneResult } from '../../retention/prune.js';
@@ -101,13 +102,13 @@ export function adminRoutes(registry: Registry, maintenance: Maintenance, token:
   });
 
   router.post('startGc', '/gc', async (ctx) => {
-    const body = await jsonBody(ctx);
+    const body = ctx.get('Content-Length') === '0' || (!ctx.get('Content-Length') && !ctx.get('Transfer-Encoding')) ? {} : await jsonBody(ctx);
     if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') throw badRequest('dryRun must be true or false');
     try {
-      ctx.body = maintenance.startGc({ dryRun: body.dryRun === true });
+      ctx.body = await maintenance.startGc({ dryRun: body.dryRun === true });
       ctx.status = 202;
     } catch (err) {
-      if (err instanceof GcAlreadyRunningError) throw new HttpError(409, 'CONFLICT', err.message);
+      if (err instanceof GcAlreadyRunningError || err instanceof LeaseBusyError) throw new HttpError(409, 'CONFLICT', err.message);
       throw err;
     }
   });
