@@ -4,9 +4,11 @@
 //   npx tsx bench/dr.ts --scale small --targets ours-fs,dist-fs --client docker --out /tmp/b.md
 // Options: --scale small|full, --client skopeo|docker, --targets a,b (ours-fs, ours-swift,
 // ours-swift-enc, dist-fs, dist-swift), --courses N, --blob-size 1GiB (0 skips), --load-seconds 10
-// (0 skips), --connections 32, --out FILE, --keep (merge with the targets of the previous run of
-// this scale and client, to complete a partial run), --report-only (rewrite the report from the
-// saved results). dr-registry runs from dist/, built first (--no-build to skip).
+// (0 skips), --connections 32, --rounds 2 (blob push and pull repeated, the best kept), --out FILE,
+// --keep (merge with the targets of the previous run of this scale and client, to complete a
+// partial run), --report-only (rewrite the report from the
+// saved results), --also small/docker (add a section for the saved results of that run).
+// dr-registry runs from dist/, built first (--no-build to skip).
 // Downloaded packages, generated layers and results are kept under .bench-out/ for reruns.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +18,7 @@ import { parseSize } from '../src/config/units.js';
 import { swiftInstance } from '../test/services/swift.js';
 import { CLIENTS, type ClientKind } from './dr/hosts.js';
 import { writeReport, type Results } from './dr/report.js';
-import { describeEnvironment, runTarget } from './dr/run.js';
+import { describeEnvironment, runGroup } from './dr/run.js';
 import { TARGETS, type TargetName } from './dr/targets.js';
 import { buildWorkload, SCALES, type Scale } from './dr/workload.js';
 
@@ -30,10 +32,12 @@ const { values } = parseArgs({
     'blob-size': { type: 'string', default: '1GiB' },
     'load-seconds': { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
+    rounds: { type: 'string', default: '2' },
     out: { type: 'string', default: path.join(root, 'docs/benchmarks.md') },
     keep: { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
+    also: { type: 'string', default: '' },
   },
 });
 
@@ -47,9 +51,17 @@ for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`unknown targ
 const cache = path.join(root, '.bench-out', 'dr');
 const resultsFile = path.join(cache, `results-${scale.name}-${client}.json`);
 const log = (msg: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${msg}`);
+// --also small/docker,...: sections for the saved results of other runs (scale/client).
+const others = async () =>
+  Promise.all(
+    values.also!.split(',').filter(Boolean).map(async (sc) => {
+      const [s, c] = sc.split('/');
+      return JSON.parse(await readFile(path.join(cache, `results-${s}-${c}.json`), 'utf8')) as Results;
+    }),
+  );
 const save = async (r: Results) => {
   await writeFile(resultsFile, JSON.stringify(r, null, 1));
-  await writeReport(r, values.out!);
+  await writeReport(r, values.out!, await others());
   log(`report written to ${values.out}`);
 };
 
@@ -84,18 +96,20 @@ const results: Results = {
     systems: workload.scale.systems,
   },
   environment: await describeEnvironment(),
-  micro: { blobBytes: parseSize(values['blob-size']!) ?? 0, loadSeconds: Number(values['load-seconds']), connections: Number(values.connections) },
+  micro: { blobBytes: parseSize(values['blob-size']!) ?? 0, loadSeconds: Number(values['load-seconds']), connections: Number(values.connections), rounds: Number(values.rounds) },
   targets: previous?.targets.filter((t) => !targets.includes(t.target)) ?? [],
 };
 const work = path.join(cache, 'work');
 await mkdir(work, { recursive: true });
 try {
-  for (const name of targets) {
-    log(`${name}: start`);
-    const result = await runTarget(name, workload, { client, work, micro: results.micro, log, ...(swift ? { swiftEndpoint: swift.endpoint } : {}) });
-    results.targets.push(result);
-    log(`${name}: done in ${result.seconds.toFixed(0)} s, peak RSS ${result.peakRssMiB.toFixed(0)} MiB`);
-    await save(results); // after every target, so an interrupted run still leaves a report
+  // Registries on the same kind of store run side by side (interleaved), one group after the other.
+  const groups = [targets.filter((t) => !t.includes('swift')), targets.filter((t) => t.includes('swift'))].filter((g) => g.length);
+  for (const group of groups) {
+    log(`${group.join(', ')}: start`);
+    const done = await runGroup(group, workload, { client, work, micro: { ...results.micro, rounds: results.micro.rounds ?? 1 }, log, ...(swift ? { swiftEndpoint: swift.endpoint } : {}) });
+    results.targets.push(...done);
+    log(`${group.join(', ')}: done in ${done[0]!.seconds.toFixed(0)} s; peak RSS ${done.map((d) => `${d.target} ${d.peakRssMiB.toFixed(0)} MiB`).join(', ')}`);
+    await save(results); // after every group, so an interrupted run still leaves a report
   }
 } finally {
   await rm(work, { recursive: true, force: true });

@@ -21,13 +21,13 @@ export interface LoadResult {
   non2xx: number;
 }
 
-const digests = new Map<number, Promise<string>>();
+const digests = new Map<string, Promise<string>>();
 
-/** Pushes then pulls one blob of `bytes` incompressible bytes to `repo`. */
-export async function blobThroughput(registryUrl: string, repo: string, bytes: number): Promise<BlobResult> {
-  const seed = `dr-bench-blob-${bytes}`;
-  if (!digests.has(bytes)) digests.set(bytes, digestOfStream(deterministicStream(bytes, seed)));
-  const digest = await digests.get(bytes)!;
+/** Pushes then pulls one new blob of `bytes` incompressible bytes (one per `round`) to `repo`. */
+export async function blobThroughput(registryUrl: string, repo: string, bytes: number, round = 0): Promise<BlobResult> {
+  const seed = `dr-bench-blob-${bytes}-${round}`;
+  if (!digests.has(seed)) digests.set(seed, digestOfStream(deterministicStream(bytes, seed)));
+  const digest = await digests.get(seed)!;
   const push = await timed(() => pushBlob(registryUrl, repo, bytes, seed, digest));
   const pull = await timed(() => pullBlob(registryUrl, repo, digest));
   if (pull.value !== digest) throw new Error(`pulled ${pull.value}, pushed ${digest}`);

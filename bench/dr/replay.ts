@@ -1,11 +1,11 @@
-// The study replayed against one registry: host A pushes its image after each course (c00..cNN) to
-// dr/moodle-a, then host B (another machine: a fresh client cache) does the same to dr/moodle-b;
-// then the recovery site, a clean client, pulls the latest image of each system. Clients talk to
-// the registry through the counting proxy; the store is measured after every push.
+// The study replayed against registries side by side: host A pushes its image after each course
+// (c00..cNN) to dr/moodle-a, then host B (another machine: a fresh client cache) does the same to
+// dr/moodle-b; then the recovery site, a clean client, pulls the latest image of each system.
+// Clients talk to each registry through a counting proxy; the store is measured after every push.
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { freshHost, type ClientKind } from './hosts.js';
-import { startCountingProxy } from './proxy.js';
+import { freshHost, type ClientKind, type Host } from './hosts.js';
+import { startCountingProxy, type CountingProxy } from './proxy.js';
 import type { StoreUsage } from './targets.js';
 import { uniqueBlobs, type BuiltImage, type Workload } from './workload.js';
 import { timed } from '../lib.js';
@@ -47,69 +47,95 @@ export interface ReplayResult {
 export const repoOf = (system: string) => `dr/moodle-${system}`;
 export const tagOf = (courses: number) => `c${String(courses).padStart(2, '0')}`;
 
+/** A registry taking part in the replay. */
+export interface Participant {
+  name: string;
+  url: string;
+  usage(): Promise<StoreUsage>;
+}
+
+interface Lane {
+  participant: Participant;
+  proxy: CountingProxy;
+  pushed: BuiltImage[];
+  result: ReplayResult;
+}
+
+/**
+ * Replays the study against every participant, interleaved: each push (and each pull) is made to
+ * one registry after the other, in alternating order, so whatever else the machine does weighs on
+ * all of them alike. Each registry has its own hosts (clients with their own caches) and proxy.
+ */
 export async function replay(
   workload: Workload,
-  registryUrl: string,
-  usage: () => Promise<StoreUsage>,
+  participants: Participant[],
   opts: { client: ClientKind; work: string; log?: (msg: string) => void },
-): Promise<ReplayResult> {
+): Promise<Map<string, ReplayResult>> {
   const log = opts.log ?? (() => {});
   const work = await mkdtemp(path.join(opts.work, 'replay-'));
-  const proxy = await startCountingProxy(registryUrl);
-  const pushed: BuiltImage[] = [];
-  const result: ReplayResult = { client: opts.client, pushes: [], pulls: [] };
+  const lanes: Lane[] = [];
+  const alternate = (i: number) => (i % 2 === 0 ? lanes : [...lanes].reverse());
+  const hostsFor = () => Promise.all(lanes.map(() => freshHost(opts.client, workload.layout, work)));
   try {
+    for (const participant of participants) {
+      lanes.push({ participant, proxy: await startCountingProxy(participant.url), pushed: [], result: { client: opts.client, pushes: [], pulls: [] } });
+    }
     for (const system of workload.scale.systems) {
-      const host = await freshHost(opts.client, workload.layout, work);
+      const hosts = await hostsFor();
       try {
-        let previous: BuiltImage | undefined;
         for (let c = 0; c <= workload.scale.courses; c++) {
-          const image = workload.image(system, c);
-          const [repo, tag] = [repoOf(system), tagOf(c)];
-          await host.prepare(image.ref, proxy.hostPort, repo, tag);
-          proxy.take();
-          const { seconds } = await timed(() => host.push(image.ref, proxy.hostPort, repo, tag));
-          const traffic = proxy.take();
-          pushed.push(image);
-          const stored = await usage();
-          const unique = [...uniqueBlobs(pushed).values()].reduce((n, s) => n + s, 0);
-          const before = new Set(previous?.layers.map((l) => l.digest));
-          const record: PushRecord = {
-            system,
-            courses: c,
-            imageSize: image.pushedSize,
-            unpackedSize: image.unpackedSize,
-            newLayerBytes: image.layers.filter((l) => !before.has(l.digest)).reduce((n, l) => n + l.size, 0),
-            sent: traffic.sent,
-            sentBase: traffic.sentByDigest.get(workload.base.digest) ?? 0,
-            seconds,
-            stored,
-            uniqueBytes: unique,
-          };
-          result.pushes.push(record);
-          log(`push ${repo}:${tag}: ${(record.sent / 1e6).toFixed(1)} MB sent in ${seconds.toFixed(2)} s, store ${(stored.total / 1e6).toFixed(1)} MB`);
-          previous = image;
+          for (const lane of alternate(c)) await pushOne(workload, lane, hosts[lanes.indexOf(lane)]!, system, c, log);
         }
       } finally {
-        await host.close();
+        for (const h of hosts) await h.close();
       }
     }
     // Fail over: a clean client at the recovery site pulls the latest point of every system.
-    const recovery = await freshHost(opts.client, workload.layout, work);
+    const recovery = await hostsFor();
     try {
-      for (const system of workload.scale.systems) {
-        proxy.take();
-        const { seconds } = await timed(() => recovery.pull(proxy.hostPort, repoOf(system), tagOf(workload.scale.courses)));
-        const traffic = proxy.take();
-        result.pulls.push({ system, courses: workload.scale.courses, seconds, received: traffic.received });
-        log(`pull ${repoOf(system)}:${tagOf(workload.scale.courses)}: ${(traffic.received / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s`);
+      for (const [i, system] of workload.scale.systems.entries()) {
+        for (const lane of alternate(i)) {
+          const { proxy, result, participant } = lane;
+          proxy.take();
+          const { seconds } = await timed(() => recovery[lanes.indexOf(lane)]!.pull(proxy.hostPort, repoOf(system), tagOf(workload.scale.courses)));
+          const received = proxy.take().received;
+          result.pulls.push({ system, courses: workload.scale.courses, seconds, received });
+          log(`[${participant.name}] pull ${repoOf(system)}:${tagOf(workload.scale.courses)}: ${(received / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s`);
+        }
       }
     } finally {
-      await recovery.close();
+      for (const h of recovery) await h.close();
     }
   } finally {
-    await proxy.close();
+    for (const lane of lanes) await lane.proxy.close();
     await rm(work, { recursive: true, force: true });
   }
-  return result;
+  return new Map(lanes.map((l) => [l.participant.name, l.result]));
+}
+
+async function pushOne(workload: Workload, lane: Lane, host: Host, system: string, c: number, log: (msg: string) => void): Promise<void> {
+  const { proxy, participant } = lane;
+  const image = workload.image(system, c);
+  const [repo, tag] = [repoOf(system), tagOf(c)];
+  await host.prepare(image.ref, proxy.hostPort, repo, tag);
+  proxy.take();
+  const { seconds } = await timed(() => host.push(image.ref, proxy.hostPort, repo, tag));
+  const traffic = proxy.take();
+  lane.pushed.push(image);
+  const stored = await participant.usage();
+  const before = new Set(c > 0 ? workload.image(system, c - 1).layers.map((l) => l.digest) : []);
+  const record: PushRecord = {
+    system,
+    courses: c,
+    imageSize: image.pushedSize,
+    unpackedSize: image.unpackedSize,
+    newLayerBytes: image.layers.filter((l) => !before.has(l.digest)).reduce((n, l) => n + l.size, 0),
+    sent: traffic.sent,
+    sentBase: traffic.sentByDigest.get(workload.base.digest) ?? 0,
+    seconds,
+    stored,
+    uniqueBytes: [...uniqueBlobs(lane.pushed).values()].reduce((n, s) => n + s, 0),
+  };
+  lane.result.pushes.push(record);
+  log(`[${participant.name}] push ${repo}:${tag}: ${(record.sent / 1e6).toFixed(1)} MB sent in ${seconds.toFixed(2)} s, store ${(stored.total / 1e6).toFixed(1)} MB`);
 }

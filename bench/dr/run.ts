@@ -1,5 +1,5 @@
-// One target measured end to end: start the registry on an empty store, replay the study, then the
-// blob and manifest-load measurements, read its peak memory, stop it and empty its store.
+// Registries measured end to end: start them on empty stores, replay the study, then the blob and
+// manifest-load measurements, read their peak memory, stop them and empty their stores.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,7 +9,7 @@ import { peakRssMiB, timed } from '../lib.js';
 import type { ClientKind } from './hosts.js';
 import { blobThroughput, manifestLoad, type BlobResult, type LoadResult } from './micro.js';
 import { replay, repoOf, tagOf, type ReplayResult } from './replay.js';
-import { startTarget, TARGET_LABELS, type StoreUsage, type TargetName } from './targets.js';
+import { startTarget, TARGET_LABELS, type RunningTarget, type StoreUsage, type TargetName } from './targets.js';
 import type { Workload } from './workload.js';
 
 const run = promisify(execFile);
@@ -27,58 +27,75 @@ export interface TargetResult {
   peakRssMiB: number;
   seconds: number;
   finishedAt: string;
-  /** The machine's 1-minute load average when the target started (other work disturbs timings). */
-  loadBefore: number;
+  /** Mean of the machine's 1-minute load average during the run (other work disturbs timings). */
+  loadAverage: number;
 }
 
 export interface MicroOptions {
   /** Size of the blob pushed and pulled; 0 skips it. */
   blobBytes: number;
+  /** Blob push and pull repeated this many times; the best is kept. */
+  rounds: number;
   /** Seconds of manifest load; 0 skips it. */
   loadSeconds: number;
   connections: number;
 }
 
-export async function runTarget(
-  name: TargetName,
+/**
+ * Runs the targets of one group (e.g. dr-registry and Distribution on the same store) side by
+ * side: all started on empty stores, the replay interleaved between them, then the blob (best of
+ * `micro.rounds`) and load measurements one registry after the other, in alternating order.
+ */
+export async function runGroup(
+  names: TargetName[],
   workload: Workload,
   opts: { client: ClientKind; work: string; micro: MicroOptions; fromSource?: boolean; swiftEndpoint?: string; log?: (msg: string) => void },
-): Promise<TargetResult> {
-  const log = (msg: string) => opts.log?.(`[${name}] ${msg}`);
-  const loadBefore = os.loadavg()[0]!;
-  const target = await startTarget(name, { fromSource: opts.fromSource, swiftEndpoint: opts.swiftEndpoint });
+): Promise<TargetResult[]> {
+  const log = opts.log ?? (() => {});
+  const loads: number[] = [os.loadavg()[0]!];
+  const sampler = setInterval(() => loads.push(os.loadavg()[0]!), 5000);
+  const targets: RunningTarget[] = [];
+  const t0 = process.hrtime.bigint();
   try {
-    const { seconds, value } = await timed(async () => {
-      const replayed = await replay(workload, target.url, target.usage, { client: opts.client, work: opts.work, log });
-      const stored = await target.usage();
-      let blob: BlobResult | undefined;
-      let load: LoadResult | undefined;
-      if (opts.micro.blobBytes > 0) {
-        blob = await blobThroughput(target.url, 'bench/blob', opts.micro.blobBytes);
-        log(`blob of ${opts.micro.blobBytes} bytes: push ${blob.pushSeconds.toFixed(2)} s, pull ${blob.pullSeconds.toFixed(2)} s`);
+    for (const name of names) targets.push(await startTarget(name, { fromSource: opts.fromSource, swiftEndpoint: opts.swiftEndpoint }));
+    const replayed = await replay(workload, targets, { client: opts.client, work: opts.work, log });
+    const stored = await Promise.all(targets.map((t) => t.usage()));
+    const order = (round: number) => (round % 2 === 0 ? targets : [...targets].reverse());
+    const blobs = new Map<TargetName, BlobResult>();
+    for (let round = 0; opts.micro.blobBytes > 0 && round < opts.micro.rounds; round++) {
+      for (const t of order(round)) {
+        const r = await blobThroughput(t.url, 'bench/blob', opts.micro.blobBytes, round);
+        log(`[${t.name}] blob of ${r.bytes} bytes: push ${r.pushSeconds.toFixed(2)} s, pull ${r.pullSeconds.toFixed(2)} s`);
+        const best = blobs.get(t.name);
+        blobs.set(t.name, best ? { bytes: r.bytes, pushSeconds: Math.min(best.pushSeconds, r.pushSeconds), pullSeconds: Math.min(best.pullSeconds, r.pullSeconds) } : r);
       }
-      if (opts.micro.loadSeconds > 0) {
-        const last = workload.scale.courses;
-        load = await manifestLoad(target.url, repoOf(workload.scale.systems[0]!), tagOf(last), { connections: opts.micro.connections, seconds: opts.micro.loadSeconds });
-        log(`manifest GET: ${load.rps.toFixed(0)} req/s, p99 ${load.p99ms} ms`);
-      }
-      return { replayed, stored, blob, load, rss: await peakRssMiB(target.pid) };
-    });
-    return {
-      target: name,
-      label: TARGET_LABELS[name],
-      settings: target.settings,
-      replay: value.replayed,
-      stored: value.stored,
-      ...(value.blob ? { blob: value.blob } : {}),
-      ...(value.load ? { load: value.load } : {}),
-      peakRssMiB: value.rss,
-      seconds,
-      finishedAt: new Date().toISOString(),
-      loadBefore,
-    };
+    }
+    const loadResults = new Map<TargetName, LoadResult>();
+    for (const t of opts.micro.loadSeconds > 0 ? targets : []) {
+      const r = await manifestLoad(t.url, repoOf(workload.scale.systems[0]!), tagOf(workload.scale.courses), { connections: opts.micro.connections, seconds: opts.micro.loadSeconds });
+      log(`[${t.name}] manifest GET: ${r.rps.toFixed(0)} req/s, p99 ${r.p99ms} ms`);
+      loadResults.set(t.name, r);
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const loadAverage = loads.reduce((a, b) => a + b, 0) / loads.length;
+    return await Promise.all(
+      targets.map(async (t, i): Promise<TargetResult> => ({
+        target: t.name,
+        label: TARGET_LABELS[t.name],
+        settings: t.settings,
+        replay: replayed.get(t.name)!,
+        stored: stored[i]!,
+        ...(blobs.has(t.name) ? { blob: blobs.get(t.name)! } : {}),
+        ...(loadResults.has(t.name) ? { load: loadResults.get(t.name)! } : {}),
+        peakRssMiB: await peakRssMiB(t.pid),
+        seconds,
+        finishedAt: new Date().toISOString(),
+        loadAverage,
+      })),
+    );
   } finally {
-    await target.stop();
+    clearInterval(sampler);
+    for (const t of targets) await t.stop();
   }
 }
 

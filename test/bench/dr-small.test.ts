@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../bench/dr/report.js';
-import { describeEnvironment, runTarget, type TargetResult } from '../../bench/dr/run.js';
+import { describeEnvironment, runGroup, type TargetResult } from '../../bench/dr/run.js';
 import { buildWorkload, SCALES, type Workload } from '../../bench/dr/workload.js';
 
 const CACHE = path.resolve(import.meta.dirname, '../../.bench-out/dr');
@@ -35,19 +35,22 @@ describe('DR benchmark, small scale, skopeo', () => {
     expect(workload.image('a', 1).layers.at(-1)!.size).toBeGreaterThan(3.3e6);
   });
 
-  it.each(['ours-fs', 'dist-fs'] as const)('replays the study on %s', async (name) => {
-    const result = await runTarget(name, workload, { client: 'skopeo', work, fromSource: true, micro: { blobBytes: 0, loadSeconds: 0, connections: 0 } });
-    results.set(name, result);
-    const { pushes, pulls } = result.replay;
-    expect(pushes).toHaveLength(2 * (COURSES + 1));
-    expect(pulls.map((p) => p.system)).toEqual(['a', 'b']);
-    for (const p of pulls) expect(p.received).toBeGreaterThan(workload.base.size);
-    // A's first push carries the base; the store then holds each distinct blob exactly once.
-    expect(pushes[0]!.sentBase).toBe(workload.base.size);
-    for (const p of pushes) expect(p.stored.blobs).toBe(p.uniqueBytes);
-    const bBase = sum(pushes.filter((p) => p.system === 'b').map((p) => p.sentBase));
-    if (name === 'ours-fs') expect(bBase).toBe(0);
-    else expect(bBase).toBe(workload.base.size); // a fresh client cannot mount, Distribution answers HEAD with 404
+  it('replays the study on both registries side by side', async () => {
+    const done = await runGroup(['ours-fs', 'dist-fs'], workload, { client: 'skopeo', work, fromSource: true, micro: { blobBytes: 0, loadSeconds: 0, connections: 0, rounds: 0 } });
+    for (const result of done) {
+      results.set(result.target, result);
+      const { pushes, pulls } = result.replay;
+      expect(pushes).toHaveLength(2 * (COURSES + 1));
+      expect(pulls.map((p) => p.system)).toEqual(['a', 'b']);
+      for (const p of pulls) expect(p.received).toBeGreaterThan(workload.base.size);
+      // A's first push carries the base; the store then holds each distinct blob exactly once.
+      expect(pushes[0]!.sentBase).toBe(workload.base.size);
+      for (const p of pushes) expect(p.stored.blobs).toBe(p.uniqueBytes);
+    }
+    const bBase = (name: string) => sum(results.get(name)!.replay.pushes.filter((p) => p.system === 'b').map((p) => p.sentBase));
+    expect(bBase('ours-fs')).toBe(0);
+    // A fresh client cannot mount, and Distribution answers its HEAD with 404: B sends the base again.
+    expect(bBase('dist-fs')).toBe(workload.base.size);
   }, 300_000);
 
   it('writes the report with both registries', async () => {
@@ -59,7 +62,7 @@ describe('DR benchmark, small scale, skopeo', () => {
         client: 'skopeo',
         workload: { scale: 'small', packages: workload.packages.length, baseSize: workload.base.size, baseUnpacked: workload.base.unpackedSize, courseBytes: SCALES.small.courseBytes, courses: COURSES, systems: ['a', 'b'] },
         environment: await describeEnvironment(),
-        micro: { blobBytes: 0, loadSeconds: 0, connections: 0 },
+        micro: { blobBytes: 0, loadSeconds: 0, connections: 0, rounds: 0 },
         targets: [...results.values()],
       },
       file,
