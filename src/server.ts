@@ -48,11 +48,17 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   const url = `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`;
 
   const log = logger.child({ module: 'janitor' });
+  let lastDataSweep = 0;
   const janitor = setInterval(() => {
     const cleanup = async () => {
       const sessions = await registry.uploads.expire(config.uploads.maxAge);
-      // Data of expired sessions is as old as they are; committed data is never touched.
-      const data = await sweepUploadData(store, { olderThanMs: Date.now() - config.uploads.maxAge });
+      // The data sweep reads every blob index: at most once per maxAge. Data of expired sessions
+      // is as old as they are; committed data is never touched.
+      let data = { parts: 0, bytes: 0 };
+      if (Date.now() - lastDataSweep >= config.uploads.maxAge) {
+        lastDataSweep = Date.now();
+        data = await sweepUploadData(store, { olderThanMs: Date.now() - config.uploads.maxAge });
+      }
       if (sessions > 0 || data.parts > 0) log.info({ sessions, parts: data.parts, bytes: data.bytes }, 'expired uploads removed');
     };
     cleanup().catch((err: unknown) => log.warn({ err }, 'upload expiry failed'));

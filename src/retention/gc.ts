@@ -18,6 +18,7 @@ import { parseManifest } from '../registry/manifest-format.js';
 import { readAll, readJson, writeJson } from '../registry/objects.js';
 import * as paths from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
+import { forEachLimit } from './concurrency.js';
 import { LeaseLostError, acquireLease } from './lease.js';
 import { liveness, type Liveness, type LivenessRules } from './liveness.js';
 import { loadSnapshot, type RepositorySnapshot } from './snapshot.js';
@@ -73,6 +74,8 @@ export interface GcReport {
 }
 
 const MAX_REPAIR_ROUNDS = 3;
+/** Store calls the collector keeps in flight when it tombstones and sweeps candidates. */
+const STORE_PARALLELISM = 8;
 
 export class Collector {
   private readonly owner = randomUUID();
@@ -131,11 +134,11 @@ export class Collector {
         await options.beforeRemark?.();
         const remarked = await this.markAll(rules, report, { clean: false, phase: 'remark' });
         let done = 0;
-        for (const candidate of candidates) {
+        await forEachLimit(candidates, STORE_PARALLELISM, async (candidate) => {
           ensureLease();
           progress('sweep', done++, candidates.length);
           await this.sweep(candidate, remarked.has(candidate.digest), rules, report);
-        }
+        });
       }
       this.options.onProgress?.({ phase: 'uploads', done: 0, total: 0 });
       const uploads = await sweepUploadData(registry.store, { olderThanMs: rules.youngAfterMs, dryRun });
@@ -221,11 +224,13 @@ export class Collector {
       const info = await store.stat(key);
       return info !== undefined && info.modified.getTime() <= rules.youngAfterMs;
     };
+    const removed = new Set<string>();
     for (const m of snapshot.manifests.values()) {
       if (live.manifests.has(m.digest)) continue;
       const key = paths.manifestLinkKey(name, m.digest);
       if (!(await stillOld(key))) continue;
       report.manifestsRemoved++;
+      removed.add(m.digest);
       if (dryRun) continue;
       if (m.subject) await store.delete(paths.referrerKey(name, m.subject, m.digest));
       await store.delete(paths.pullKey(name, m.digest));
@@ -233,7 +238,11 @@ export class Collector {
       this.options.logger?.debug({ repository: name, digest: m.digest }, 'manifest removed');
     }
     for (const p of snapshot.pruned) {
+      // An expired pruned point goes with its manifest, not before: while the link stays (young,
+      // or still used elsewhere), the entry is what says the manifest was tagged once, so it is
+      // not kept for ever as "untagged".
       if (p.prunedAtMs > rules.restorableAfterMs) continue;
+      if (snapshot.manifests.has(p.digest) && !removed.has(p.digest)) continue;
       report.prunedPointsExpired++;
       if (!dryRun) await store.delete(p.key);
     }
@@ -249,7 +258,7 @@ export class Collector {
   /** Unmarked blobs older than the grace period. */
   private async candidates(marked: Set<string>, rules: LivenessRules, report: GcReport) {
     const { registry } = this;
-    const out: Array<{ digest: string; size: number }> = [];
+    const unmarked: Array<{ digest: string; key: string }> = [];
     for await (const obj of registry.store.list(paths.BLOBS_PREFIX)) {
       const digest = paths.digestFromBlobIndexKey(obj.key);
       if (!digest) continue;
@@ -258,18 +267,21 @@ export class Collector {
         report.blobsLive++;
         continue;
       }
-      if (obj.modified.getTime() > rules.youngAfterMs) continue;
-      const index = await readJson<BlobIndex>(registry.store, obj.key);
-      if (index) out.push({ digest, size: index.size });
+      if (obj.modified.getTime() <= rules.youngAfterMs) unmarked.push({ digest, key: obj.key });
     }
+    const out: Array<{ digest: string; size: number }> = [];
+    await forEachLimit(unmarked, STORE_PARALLELISM, async ({ digest, key }) => {
+      const index = await readJson<BlobIndex>(registry.store, key);
+      if (index) out.push({ digest, size: index.size });
+    });
     return out;
   }
 
   private async placeTombstones(candidates: Array<{ digest: string }>) {
-    for (const [i, c] of candidates.entries()) {
+    await forEachLimit(candidates, STORE_PARALLELISM, async (c, i) => {
       this.options.onProgress?.({ phase: 'tombstone', done: i, total: candidates.length });
       await this.registry.tombstones.place(c.digest, this.owner);
-    }
+    });
   }
 
   /**

@@ -4,11 +4,14 @@ import type { BlobIndex } from '../registry/blobs.js';
 import { readJson } from '../registry/objects.js';
 import * as paths from '../registry/paths.js';
 import type { ObjectStore } from '../storage/driver.js';
+import { forEachLimit } from './concurrency.js';
 
 /**
  * Deletes unreferenced parts last modified before `olderThanMs`. Sessions are listed before blob
  * indexes: a commit writes its index before it deletes its session, so a part committed during
- * the scan is seen in one list or the other. Indexes are read only when there are candidates.
+ * the scan is seen in one list or the other. Every blob index is read (committed data has no
+ * session either), so callers run this sparingly: each collection, and the janitor at most once
+ * per uploads.maxAge.
  */
 export async function sweepUploadData(store: ObjectStore, options: { olderThanMs: number; dryRun?: boolean }): Promise<{ parts: number; bytes: number }> {
   const sessions = new Set<string>();
@@ -22,12 +25,13 @@ export async function sweepUploadData(store: ObjectStore, options: { olderThanMs
     if (!sessions.has(id) && obj.modified.getTime() <= options.olderThanMs) candidates.push({ key: obj.key, size: obj.size });
   }
   if (candidates.length === 0) return { parts: 0, bytes: 0 };
+  const indexKeys: string[] = [];
+  for await (const obj of store.list(paths.BLOBS_PREFIX)) if (paths.digestFromBlobIndexKey(obj.key)) indexKeys.push(obj.key);
   const referenced = new Set<string>();
-  for await (const obj of store.list(paths.BLOBS_PREFIX)) {
+  await forEachLimit(indexKeys, 8, async (key) => {
     // Read afresh, not from a cache: a blob collected and pushed again has new parts.
-    const index = paths.digestFromBlobIndexKey(obj.key) ? await readJson<BlobIndex>(store, obj.key) : undefined;
-    for (const part of index?.parts ?? []) referenced.add(part.key);
-  }
+    for (const part of (await readJson<BlobIndex>(store, key))?.parts ?? []) referenced.add(part.key);
+  });
   const result = { parts: 0, bytes: 0 };
   for (const part of candidates) {
     if (referenced.has(part.key)) continue;
