@@ -17,9 +17,9 @@ export interface Chart {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** About `count` round tick values covering [0, max]. */
-function ticks(max: number, count: number): number[] {
+function ticks(max: number, count: number, integer = false): number[] {
   if (max <= 0) return [0, 1];
-  const raw = max / count;
+  const raw = integer ? Math.max(1, max / count) : max / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
@@ -36,7 +36,7 @@ export function lineChart(chart: Chart): string {
   const legendRows = Math.ceil(chart.series.length / 2);
   const height = plot.top + plot.height + 50 + legendRows * 18 + 10;
   const all = chart.series.flatMap((s) => s.points);
-  const xt = ticks(Math.max(1, ...all.map((p) => p[0])), 10);
+  const xt = ticks(Math.max(1, ...all.map((p) => p[0])), 10, true);
   const yt = ticks(Math.max(0, ...all.map((p) => p[1])), 6);
   const [xMax, yMax] = [xt[xt.length - 1]!, yt[yt.length - 1]!];
   const x = (v: number) => plot.left + (v / xMax) * plot.width;
