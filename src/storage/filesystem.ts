@@ -169,14 +169,18 @@ export class FilesystemStore implements ObjectStore {
   }
 
   private async renameIntoPlace(tmpFile: string, target: string): Promise<void> {
-    // A concurrent delete may remove the (empty) parent between mkdir and rename: retry.
+    // A concurrent delete may remove the (empty) parent between mkdir and rename: retry. Many
+    // writers and deleters in one directory (the collector's) can make that happen repeatedly,
+    // so back off a little each time.
     for (let attempt = 0; ; attempt++) {
-      await fs.mkdir(path.dirname(target), { recursive: true });
       try {
+        // mkdir itself can fail with ENOENT when a parent it just made is pruned under it.
+        await fs.mkdir(path.dirname(target), { recursive: true });
         await fs.rename(tmpFile, target);
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 100) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(attempt, 10)));
       }
     }
   }

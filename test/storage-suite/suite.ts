@@ -211,6 +211,21 @@ function defineCases(name: string, makeStore: () => Promise<SuiteStore>): void {
       for (const [i, v] of values.entries()) expect((await bytesOf(store, keys[i]!)).equals(v)).toBe(true);
     }, 60_000);
 
+    it('puts and deletes racing in one folder all succeed (the collector does this)', async () => {
+      const base = prefix('churn');
+      // Each worker writes a key and deletes it again: a filesystem driver that prunes empty
+      // folders must not make another writer's put into that folder fail.
+      const worker = async (w: number) => {
+        for (let i = 0; i < 25; i++) {
+          const key = `${base}dir/${w}-${i}`;
+          await store.put(key, Buffer.from(`${w}:${i}`));
+          await store.delete(key);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+      expect(await keysUnder(store, base)).toEqual([]);
+    }, 60_000);
+
     it('a put aborted by its signal mid-stream fails, destroys its source and leaves nothing', async () => {
       const key = `${prefix('aborted')}signal`;
       const controller = new AbortController();
