@@ -7,7 +7,8 @@ import path from 'node:path';
 import { freshHost, type ClientKind, type Host } from './hosts.js';
 import { startCountingProxy, type CountingProxy } from './proxy.js';
 import type { StoreUsage } from './targets.js';
-import { uniqueBlobs, type BuiltImage, type Workload } from './workload.js';
+import { createHash } from 'node:crypto';
+import type { Workload } from './workload.js';
 import { timed } from '../lib.js';
 
 export interface PushRecord {
@@ -57,7 +58,8 @@ export interface Participant {
 interface Lane {
   participant: Participant;
   proxy: CountingProxy;
-  pushed: BuiltImage[];
+  /** Sizes of the distinct blobs pushed so far, as the registry holds them. */
+  pushed: Map<string, number>;
   result: ReplayResult;
 }
 
@@ -78,7 +80,7 @@ export async function replay(
   const hostsFor = () => Promise.all(lanes.map(() => freshHost(opts.client, workload.layout, work)));
   try {
     for (const participant of participants) {
-      lanes.push({ participant, proxy: await startCountingProxy(participant.url), pushed: [], result: { client: opts.client, pushes: [], pulls: [] } });
+      lanes.push({ participant, proxy: await startCountingProxy(participant.url), pushed: new Map(), result: { client: opts.client, pushes: [], pulls: [] } });
     }
     for (const system of workload.scale.systems) {
       const hosts = await hostsFor();
@@ -121,7 +123,10 @@ async function pushOne(workload: Workload, lane: Lane, host: Host, system: strin
   proxy.take();
   const { seconds } = await timed(() => host.push(image.ref, proxy.hostPort, repo, tag));
   const traffic = proxy.take();
-  lane.pushed.push(image);
+  // What was pushed, as the registry holds it: docker recompresses layers, so its digests are not
+  // the layout's. The base is the first layer.
+  const blobs = await pushedBlobs(participant.url, repo, tag);
+  for (const [digest, size] of blobs) lane.pushed.set(digest, size);
   const stored = await participant.usage();
   const before = new Set(c > 0 ? workload.image(system, c - 1).layers.map((l) => l.digest) : []);
   const record: PushRecord = {
@@ -131,11 +136,25 @@ async function pushOne(workload: Workload, lane: Lane, host: Host, system: strin
     unpackedSize: image.unpackedSize,
     newLayerBytes: image.layers.filter((l) => !before.has(l.digest)).reduce((n, l) => n + l.size, 0),
     sent: traffic.sent,
-    sentBase: traffic.sentByDigest.get(workload.base.digest) ?? 0,
+    sentBase: traffic.sentByDigest.get([...blobs.keys()][2]!) ?? 0,
     seconds,
     stored,
-    uniqueBytes: [...uniqueBlobs(lane.pushed).values()].reduce((n, s) => n + s, 0),
+    uniqueBytes: [...lane.pushed.values()].reduce((n, s) => n + s, 0),
   };
   lane.result.pushes.push(record);
   log(`[${participant.name}] push ${repo}:${tag}: ${(record.sent / 1e6).toFixed(1)} MB sent in ${seconds.toFixed(2)} s, store ${(stored.total / 1e6).toFixed(1)} MB`);
+}
+
+const ACCEPT = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
+
+/** The manifest, config and layers of repo:tag with their sizes, in that order (read directly, not counted). */
+async function pushedBlobs(registryUrl: string, repo: string, tag: string): Promise<Map<string, number>> {
+  const res = await fetch(`${registryUrl}/v2/${repo}/manifests/${tag}`, { headers: { Accept: ACCEPT } });
+  if (res.status !== 200) throw new Error(`GET manifest ${repo}:${tag}: ${res.status}`);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  const manifest = JSON.parse(bytes.toString()) as { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number }> };
+  return new Map([
+    [`sha256:${createHash('sha256').update(bytes).digest('hex')}`, bytes.length],
+    ...[manifest.config, ...manifest.layers].map((d) => [d.digest, d.size] as [string, number]),
+  ]);
 }

@@ -284,7 +284,8 @@ export async function writeReport(results: Results, file: string, others: Result
         `(${GB(finalImages[0]!.unpackedSize)} and ${GB(finalImages[1]!.unpackedSize)} GB unpacked): ${GB(whole)} GB if each ` +
         `went whole, ${GB(unique)} GB of distinct content (the study's 3.6 GB against 2.6 GB).`,
     );
-    if (ours && dist) {
+    const baseOf = (t: TargetResult) => sum(t.replay.pushes.filter((p) => p.system === sysB).map((p) => p.sentBase));
+    if (ours && dist && baseOf(ours) === 0 && baseOf(dist) > 0) {
       lines.push(
         `On the filesystem, dr-registry received ${GB(totalSent(ours))} GB for all ${ours.replay.pushes.length} pushes ` +
           `and Distribution ${GB(totalSent(dist))} GB: host B sent ${GB(bSent(ours))} GB to dr-registry against ` +

@@ -303,10 +303,3 @@ export async function buildWorkload(scale: Scale, cacheDir: string, opts: { debD
     },
   };
 }
-
-/** Sizes of the distinct blobs (manifests, configs, layers) of a set of images. */
-export function uniqueBlobs(images: BuiltImage[]): Map<string, number> {
-  const blobs = new Map<string, number>();
-  for (const i of images) for (const b of [i.manifest, i.config, ...i.layers]) blobs.set(b.digest, b.size);
-  return blobs;
-}
