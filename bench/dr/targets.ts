@@ -54,7 +54,11 @@ async function walk(dir: string, visit: (file: string, size: number) => void): P
   for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) await walk(full, visit);
-    else if (entry.isFile()) visit(full, (await lstat(full)).size);
+    else if (entry.isFile()) {
+      // A running registry renames and removes files as we walk (its temp files): skip those.
+      const size = await lstat(full).then((st) => st.size, () => undefined);
+      if (size !== undefined) visit(full, size);
+    }
   }
 }
 

@@ -131,14 +131,12 @@ export class Blobs {
 
   /**
    * Makes uploaded parts the content of `digest`. The caller has verified the digest. When the
-   * blob exists already the parts are deleted instead: deduplication.
+   * blob exists already nothing is written ('deduplicated'): the caller deletes its parts once
+   * its link to the blob is safely in place (see Uploads.complete).
    */
   async commit(digest: string, size: number, parts: BlobPart[], options?: OpOptions): Promise<CommitOutcome> {
     const existing = await this.claim(digest, options);
-    if (existing && existing.size === size && (await this.partsPresent(existing.parts))) {
-      await Promise.all(parts.map((p) => this.store.delete(p.key)));
-      return 'deduplicated';
-    }
+    if (existing && existing.size === size && (await this.partsPresent(existing.parts))) return 'deduplicated';
     const index: BlobIndex = { digest, size, parts, createdAt: new Date().toISOString() };
     await writeJson(this.store, paths.blobIndexKey(digest), index, options);
     this.indexCache.set(digest, index);

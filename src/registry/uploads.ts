@@ -124,17 +124,20 @@ export class Uploads {
       throw digestInvalid('digest mismatch', { expected: digest, computed: actual });
     }
     const committedAt = Date.now();
-    const outcome = await this.blobs.commit(digest, state.offset, state.parts, options);
+    let outcome = await this.blobs.commit(digest, state.offset, state.parts, options);
     // A cancel or expiry racing this commit may have removed the parts: never answer 201 then.
     if (outcome === 'created' && !(await this.blobs.partsPresent(state.parts))) {
       await this.blobs.retract(digest, state.parts);
       throw uploadUnknown(id);
     }
     await this.linkBlob(repo, digest);
-    if (overran(committedAt, this.sweepDelayMs) && !(await this.blobs.claim(digest))) {
-      // A collector removed the blob it deduplicated against before our link was visible.
-      throw new RegistryError('BLOB_UPLOAD_INVALID', 'the blob was collected during the upload; retry it', { digest });
+    if (outcome === 'deduplicated' && overran(committedAt, this.sweepDelayMs) && !(await this.blobs.claim(digest))) {
+      // A collector removed the blob we deduplicated against before our link was visible: our
+      // own parts are still here, so they become the blob.
+      outcome = await this.blobs.commit(digest, state.offset, state.parts, options);
     }
+    // Deduplicated: our copy is not needed (only now, once the link to the stored one holds).
+    if (outcome === 'deduplicated') await Promise.all(state.parts.map((p) => this.store.delete(p.key)));
     await this.store.delete(paths.uploadStateKey(id));
     this.hashes.delete(id);
     const index = await this.blobs.stat(digest);

@@ -70,6 +70,6 @@ describe('DR benchmark, small scale, skopeo', () => {
     const text = await readFile(file, 'utf8');
     expect(text).toContain('| dr-registry, filesystem | ');
     expect(text).toContain('| Distribution 2.8, filesystem | ');
-    expect(await readFile(path.join(work, 'report', 'benchmarks', 'small-push-time-vs-courses.svg'), 'utf8')).toMatch(/^<svg /);
+    expect(await readFile(path.join(work, 'report', 'benchmarks', 'small-fs-push-time-vs-courses.svg'), 'utf8')).toMatch(/^<svg /);
   });
 });
