@@ -59,8 +59,16 @@ export class Blobs {
    * Refreshes a link older than half the collector's grace.
    */
   async claimInRepo(repo: string, digest: string, options?: OpOptions): Promise<BlobIndex | undefined> {
-    const link = await this.store.stat(paths.layerLinkKey(repo, digest), options);
-    if (!link) return undefined;
+    let link = await this.store.stat(paths.layerLinkKey(repo, digest), options);
+    if (!link) {
+      // The collector may have just removed the link (it was unused and old) while this client
+      // HEADed the blob and now references it: a link removed within the grace comes back.
+      const unlinked = await this.store.stat(paths.unlinkedLayerKey(repo, digest), options);
+      if (!unlinked || Date.now() - unlinked.modified.getTime() > 2 * this.linkRefreshMs) return undefined;
+      if (!(await this.claim(digest, options))) return undefined;
+      await this.link(repo, digest, options);
+      link = { key: paths.layerLinkKey(repo, digest), size: 0, modified: new Date() };
+    }
     const index = await this.claim(digest, options);
     if (!index) return undefined;
     if (Date.now() - link.modified.getTime() > this.linkRefreshMs) await this.link(repo, digest, options);

@@ -14,6 +14,7 @@
 //   repositories/<name>/_pins/<alg>/<hex>              recovery point pinned (never pruned)
 //   repositories/<name>/_pulls/<alg>/<hex>             {lastPulledAt}, written at most hourly
 //   repositories/<name>/_deleted/<alg>/<hex>           manifest deleted through the API (not relinked by GC)
+//   repositories/<name>/_unlinked/<alg>/<hex>          layer link the collector removed (a use within gc.grace relinks)
 //   gc/tombstones/<alg>/<hex>                          blob the collector means to delete; any use removes it
 //   gc/sweeping/<alg>/<hex>                            index of a blob being swept (put back if a run dies)
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
@@ -184,6 +185,15 @@ export function pinsPrefix(repo: string): string {
 export function pullKey(repo: string, digest: string): string {
   const { algorithm, hex } = split(digest);
   return `${repositoryPrefix(repo)}_pulls/${algorithm}/${hex}`;
+}
+
+export function unlinkedLayerKey(repo: string, digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${unlinkedLayersPrefix(repo)}${algorithm}/${hex}`;
+}
+
+export function unlinkedLayersPrefix(repo: string): string {
+  return `${repositoryPrefix(repo)}_unlinked/`;
 }
 
 export function deletedManifestKey(repo: string, digest: string): string {

@@ -251,7 +251,15 @@ export class Collector {
       const key = paths.layerLinkKey(name, digest);
       if (!(await stillOld(key))) continue;
       report.layerLinksRemoved++;
-      if (!dryRun) await store.delete(key);
+      if (dryRun) continue;
+      // Remembered for a grace: a push that HEADed the blob just before gets its link back.
+      await writeJson(store, paths.unlinkedLayerKey(name, digest), { unlinkedAt: new Date().toISOString() });
+      await store.delete(key);
+    }
+    if (!dryRun) {
+      for await (const obj of store.list(paths.unlinkedLayersPrefix(name))) {
+        if (obj.modified.getTime() <= rules.youngAfterMs) await store.delete(obj.key);
+      }
     }
   }
 
