@@ -94,6 +94,8 @@ export class RecoveryPoints {
     const key = paths.prunedKey(point.repo, point.tag, point.pushedAt.getTime(), point.digest);
     await writeJson(this.store, key, { prunedAt: new Date().toISOString() });
     await this.store.delete(point.key);
+    // The plan saw another pointer; a push that moved the tag here since keeps its point.
+    await this.tags.keepIfCurrent(point.repo, point.tag, point.key);
   }
 
   /** Pruned points not yet collected, oldest push first per tag. */

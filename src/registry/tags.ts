@@ -27,21 +27,48 @@ export class Tags {
     const key = paths.currentTagKey(repo, tag);
     const hit = this.ttlDisabled ? undefined : this.cache.get(key);
     if (hit) return hit.pointer ?? undefined;
-    const pointer = await readJson<TagPointer>(this.store, key, options);
+    const pointer = await this.readPointer(repo, tag, options);
     if (!this.ttlDisabled) this.cache.set(key, { pointer: pointer ?? null });
     return pointer;
   }
 
-  /** Points the tag at `digest`; records a recovery point when that moves the tag. */
+  /** The pointer as stored now, past the cache. */
+  readPointer(repo: string, tag: string, options?: OpOptions): Promise<TagPointer | undefined> {
+    return readJson<TagPointer>(this.store, paths.currentTagKey(repo, tag), options);
+  }
+
+  /**
+   * Points the tag at `digest`; records a recovery point when that moves the tag. The pointer's
+   * pushedAt names the history entry of the point it stands for (a re-push of the same digest
+   * keeps it), so either side of a race with pruning can tell whether that entry is gone.
+   */
   async set(repo: string, tag: string, digest: string, now = new Date()): Promise<void> {
     const key = paths.currentTagKey(repo, tag);
-    const previous = await readJson<TagPointer>(this.store, key);
-    const pointer: TagPointer = { digest, pushedAt: now.toISOString() };
-    if (previous?.digest !== digest) {
-      await writeJson(this.store, paths.tagHistoryKey(repo, tag, now.getTime(), digest), pointer);
-    }
+    const previous = await this.readPointer(repo, tag);
+    const pointer: TagPointer = previous?.digest === digest ? previous : { digest, pushedAt: now.toISOString() };
+    const point = historyKeyOf(repo, tag, pointer);
+    if (pointer !== previous) await writeJson(this.store, point, pointer);
     await writeJson(this.store, key, pointer);
     this.cache.set(key, { pointer });
+    // A prune that planned before this pointer write may have dropped the entry since; it checks
+    // the pointer after its delete, and this checks the entry after the pointer write, so one of
+    // the two sees the other and the current point keeps its entry.
+    if (!(await this.store.stat(point))) await this.keepPoint(repo, tag, pointer);
+  }
+
+  /** Called by prune after it removed a history entry: puts it back if the tag points at it now. */
+  async keepIfCurrent(repo: string, tag: string, historyKey: string): Promise<boolean> {
+    const pointer = await this.readPointer(repo, tag);
+    if (!pointer || historyKeyOf(repo, tag, pointer) !== historyKey) return false;
+    await this.keepPoint(repo, tag, pointer);
+    return true;
+  }
+
+  /** Writes the pointer's history entry back and drops its pruned record. */
+  private async keepPoint(repo: string, tag: string, pointer: TagPointer): Promise<void> {
+    const pushedAtMs = Date.parse(pointer.pushedAt);
+    await writeJson(this.store, paths.tagHistoryKey(repo, tag, pushedAtMs, pointer.digest), pointer);
+    await this.store.delete(paths.prunedKey(repo, tag, pushedAtMs, pointer.digest));
   }
 
   async delete(repo: string, tag: string): Promise<boolean> {
@@ -70,4 +97,8 @@ export class Tags {
     for await (const obj of this.store.list(prefix, options)) names.push(obj.key.slice(prefix.length));
     return names;
   }
+}
+
+function historyKeyOf(repo: string, tag: string, pointer: TagPointer): string {
+  return paths.tagHistoryKey(repo, tag, Date.parse(pointer.pushedAt), pointer.digest);
 }

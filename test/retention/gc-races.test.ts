@@ -238,3 +238,63 @@ describe('collector races', () => {
     expect(await registry.blobs.partsPresent((fresh as { parts: Array<{ key: string; size: number }> }).parts)).toBe(true);
   });
 });
+
+// Pushes of one tag through two replicas finish in any order, and prune plans from what it read a
+// moment before. Whatever the order, the manifest the tag ends up pointing at must stay a listed
+// recovery point (found while reading a soak failure; each test failed before the fix).
+describe('prune races', () => {
+  const pointsOf = async (registry: Registry) => (await registry.recoveryPoints.list('a')).map((p) => ({ digest: p.digest, current: p.current }));
+
+  it('a push whose pointer lands after a prune dropped its history entry keeps its point', async () => {
+    const { store, registry, replica } = await setup();
+    const slow = await image(registry, 'a', 'slow');
+    const other = replica();
+    // The slow push has written its history entry; before its pointer lands, two newer pushes
+    // finish and a prune (keep last 1) drops the slow one's entry.
+    store.beforePut.set(paths.currentTagKey('a', 'latest'), async () => {
+      for (const note of ['newer', 'newest']) {
+        await sleep(2);
+        await other.manifests.put('a', tag('latest'), (await image(other, 'a', note)).manifest, OCI_MANIFEST);
+      }
+      expect((await prune(other, [{ repositories: '**', keepLast: 1 }])).droppedPoints).toBe(2);
+    });
+    await registry.manifests.put('a', tag('latest'), slow.manifest, OCI_MANIFEST);
+
+    expect((await other.tags.current('a', 'latest'))?.digest).toBe(sha256(slow.manifest));
+    const points = await pointsOf(other);
+    expect(points).toContainEqual({ digest: sha256(slow.manifest), current: true });
+    expect((await other.recoveryPoints.listPruned('a')).map((p) => p.digest)).not.toContain(sha256(slow.manifest));
+  });
+
+  it('a prune that deletes the entry right after the pointer landed puts it back', async () => {
+    const { store, registry, replica } = await setup();
+    const old = await image(registry, 'a', 'old');
+    await registry.manifests.put('a', tag('latest'), old.manifest, OCI_MANIFEST);
+    await sleep(2);
+    const pushed = await image(registry, 'a', 'pushed');
+    const other = replica();
+    // The push's history entry is written; prune plans now (the pointer still says "old", so the
+    // newer entry is not current, and a policy keeping no tag drops it) and stalls before its
+    // delete until the push has written its pointer and checked its entry.
+    let pushDone!: () => void;
+    const pushed$ = new Promise<void>((r) => (pushDone = r));
+    let planned!: () => void;
+    const planned$ = new Promise<void>((r) => (planned = r));
+    let pruning: Promise<unknown> | undefined;
+    store.beforePut.set(paths.currentTagKey('a', 'latest'), async () => {
+      const [entry] = (await other.recoveryPoints.list('a')).filter((p) => p.digest === sha256(pushed.manifest));
+      store.beforeDelete.set(entry!.key, async () => {
+        planned();
+        await pushed$;
+      });
+      pruning = prune(other, [{ repositories: '**', keepTags: ['never'] }]);
+      await planned$;
+    });
+    await registry.manifests.put('a', tag('latest'), pushed.manifest, OCI_MANIFEST);
+    pushDone();
+    await pruning;
+
+    expect(await pointsOf(other)).toContainEqual({ digest: sha256(pushed.manifest), current: true });
+    expect(await other.recoveryPoints.listPruned('a')).toEqual([]); // "old" was current when planned
+  });
+});
