@@ -4,6 +4,7 @@ import type { Config } from './config/index.js';
 import { errorMiddleware } from './http/errors.js';
 import { requestLog } from './http/middleware/request-log.js';
 import { adminRoutes } from './http/admin/routes.js';
+import { createAuth } from './http/auth/index.js';
 import { ociRoutes } from './http/oci/routes.js';
 import { HttpError } from './http/errors.js';
 import type { Logger } from './logger.js';
@@ -27,8 +28,11 @@ export function createApp({ config, registry, maintenance, logger }: AppDeps): K
   });
   app.use(requestLog(logger));
   app.use(errorMiddleware());
+  const auth = createAuth(config.auth);
+  if (auth.tokenEndpoint) app.use(auth.tokenEndpoint);
   app.use(
     ociRoutes(registry, {
+      gate: auth.gate,
       maxManifestBytes: config.manifests.maxSize,
       deletesEnabled: config.api.deletes,
       linkExistingOnHead: config.dedup.linkExistingOnHead,

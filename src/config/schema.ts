@@ -2,6 +2,7 @@
 // variable DRREG_<PATH IN UPPER CASE JOINED WITH _> (see env.ts). Defaults run the embedded
 // registry: filesystem storage in ./data, listening on 0.0.0.0:5000.
 import { z } from 'zod';
+import { parsePasswordHash } from '../crypto/passwords.js';
 import { parseDuration, parseSize } from './units.js';
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -70,6 +71,57 @@ export const retentionPolicySchema = z
     message: 'a policy needs at least one keep rule (without one it would drop every point but the current and pinned ones)',
   });
 
+const userName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'expected a user name of letters, digits and . _ @ - (no ":", which Basic credentials use)');
+
+const authUser = z
+  .object({
+    name: userName.refine((n) => n !== 'anonymous', '"anonymous" is reserved for clients without credentials'),
+    password: z.string().refine((h) => parsePasswordHash(h) !== undefined, 'expected a hash made by `dr-registry auth hash-password`, not a password'),
+  })
+  .strict();
+
+const accessRule = z
+  .object({
+    repositories: z.string().min(1),
+    // User names, "*" (any user who logged in) or "anonymous" (clients without credentials).
+    users: z.array(z.string().min(1)).min(1),
+    actions: z.array(z.enum(['pull', 'push', 'delete'])).min(1),
+  })
+  .strict();
+
+const auth = z
+  .object({
+    // Token auth ("docker login") is on when a secret is set: every /v2 request then needs a token
+    // from /auth/token. Every replica must have the same secret (it signs and checks tokens).
+    secret: z.string().refine((t) => t === '' || t.length >= 32, 'must be empty (auth off) or at least 32 characters').default(''),
+    // The token's audience, and the "service" clients are told to ask for.
+    service: z.string().min(1).default('dr-registry'),
+    // The token endpoint as clients reach it (behind a TLS proxy: https://host/auth/token); empty:
+    // derived from each request's Host.
+    realm: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+    tokenTtl: duration.prefault('5m'),
+    users: z.array(authUser).default([]),
+    access: z.array(accessRule).default([]),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    const names = new Set<string>();
+    a.users.forEach((u, i) => {
+      if (names.has(u.name)) ctx.addIssue({ code: 'custom', path: ['users', i, 'name'], message: `user ${u.name} is listed twice` });
+      names.add(u.name);
+    });
+    a.access.forEach((rule, i) =>
+      rule.users.forEach((u, j) => {
+        if (u !== '*' && u !== 'anonymous' && !names.has(u)) {
+          ctx.addIssue({ code: 'custom', path: ['access', i, 'users', j], message: `no user ${u} in auth.users (or use "*" or "anonymous")` });
+        }
+      }),
+    );
+    if (!a.secret && (a.users.length > 0 || a.access.length > 0)) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'must be set (32+ characters) for auth.users and auth.access to take effect' });
+    }
+  });
+
 export const configSchema = z
   .object({
     listen: listen.default('0.0.0.0:5000'),
@@ -130,6 +182,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    auth: auth.prefault({}),
     dedup: z
       .object({
         // Off by default: answering a HEAD with a blob the repository never had reveals that the

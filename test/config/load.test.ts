@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, envName, loadConfig, settings } from '../../src/config/index.js';
+import { hashPassword } from '../../src/crypto/passwords.js';
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -76,5 +77,36 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: '/nonexistent/dr.yml', env: {} })).toThrow(/cannot read \/nonexistent\/dr\.yml/);
     const file = await yamlFile('listen: [unclosed\n');
     expect(() => loadConfig({ file, env: {} })).toThrow(/is not valid YAML/);
+  });
+  it('checks auth settings at start-up and names the key', async () => {
+    const hash = await hashPassword('pw', { logN: 10, r: 8, p: 1 });
+    const secret = 'x'.repeat(32);
+    const fails = (env: Record<string, string>, pattern: RegExp) => expect(() => loadConfig({ env })).toThrow(pattern);
+    fails({ DRREG_AUTH_SECRET: 'short' }, /auth\.secret \(from DRREG_AUTH_SECRET\): must be empty \(auth off\) or at least 32 characters/);
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_USERS: '[{"name":"a","password":"plain-text"}]' }, /auth\.users\.0\.password.*hash-password/);
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_USERS: JSON.stringify([{ name: 'anonymous', password: hash }]) }, /auth\.users\.0\.name.*reserved/);
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_USERS: JSON.stringify([{ name: 'a:b', password: hash }]) }, /auth\.users\.0\.name/);
+    fails(
+      { DRREG_AUTH_SECRET: secret, DRREG_AUTH_USERS: JSON.stringify([{ name: 'a', password: hash }, { name: 'a', password: hash }]) },
+      /auth\.users\.1\.name: user a is listed twice/,
+    );
+    fails(
+      { DRREG_AUTH_SECRET: secret, DRREG_AUTH_ACCESS: '[{"repositories":"*","users":["ghost"],"actions":["pull"]}]' },
+      /auth\.access\.0\.users\.0: no user ghost in auth\.users/,
+    );
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_ACCESS: '[{"repositories":"*","users":["*"],"actions":["write"]}]' }, /auth\.access\.0\.actions\.0/);
+    // Users without a secret would silently leave the registry open: refused.
+    fails({ DRREG_AUTH_USERS: JSON.stringify([{ name: 'a', password: hash }]) }, /auth\.secret: must be set/);
+
+    const ok = loadConfig({
+      env: {
+        DRREG_AUTH_SECRET: secret,
+        DRREG_AUTH_USERS: JSON.stringify([{ name: 'alice', password: hash }]),
+        DRREG_AUTH_ACCESS: '[{"repositories":"moodle/*","users":["alice","anonymous"],"actions":["pull"]}]',
+        DRREG_AUTH_TOKENTTL: '2m',
+      },
+    });
+    expect(ok.auth.tokenTtl).toBe(120_000);
+    expect(ok.auth.access[0]!.users).toEqual(['alice', 'anonymous']);
   });
 });

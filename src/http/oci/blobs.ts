@@ -5,12 +5,12 @@ import { RegistryError, blobUnknown } from '../../registry/errors.js';
 import type { ByteRange } from '../../storage/driver.js';
 import { emptyResponse, type Route } from './context.js';
 
-export async function getBlob({ ctx, repo, ref, registry, options, signal }: Route): Promise<void> {
+export async function getBlob({ ctx, repo, ref, registry, options, access, signal }: Route): Promise<void> {
   parseDigest(ref);
   let index = await registry.blobs.claimInRepo(repo, ref, { signal });
-  if (!index && ctx.method === 'HEAD' && options.linkExistingOnHead) {
-    // Without authentication every caller may read every repository.
-    index = await registry.linkExisting(repo, ref, async () => true);
+  if (!index && ctx.method === 'HEAD' && options.linkExistingOnHead && access.allows(repo, 'push')) {
+    // Only from a repository the caller may read: a HEAD must not hand out another's blob.
+    index = await registry.linkExisting(repo, ref, async (holder) => access.mayRead(holder));
   }
   if (!index) throw blobUnknown(ref);
   ctx.set('Docker-Content-Digest', index.digest);

@@ -1,6 +1,7 @@
 // What every OCI handler receives: the Koa context, the matched route parameters, and the domain.
 import type { Context } from 'koa';
 import type { Registry } from '../../registry/registry.js';
+import type { Gate, RequestAccess } from '../auth/gate.js';
 
 export interface OciOptions {
   maxManifestBytes: number;
@@ -9,6 +10,8 @@ export interface OciOptions {
   linkExistingOnHead: boolean;
   /** GET of a whole blob answers 307 to a presigned store URL (storage.s3.redirect). */
   redirectBlobs: boolean;
+  /** Who may do what (auth off: everyone everything). */
+  gate: Gate;
 }
 
 export interface Route {
@@ -18,6 +21,8 @@ export interface Route {
   ref: string;
   registry: Registry;
   options: OciOptions;
+  /** What this request's client was granted. */
+  access: RequestAccess;
   signal: AbortSignal;
 }
 

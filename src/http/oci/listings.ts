@@ -5,6 +5,7 @@ import { RegistryError, nameUnknown } from '../../registry/errors.js';
 import { OCI_INDEX } from '../../registry/media-types.js';
 import { paginate } from '../../registry/repositories.js';
 import type { Registry } from '../../registry/registry.js';
+import type { RequestAccess } from '../auth/gate.js';
 import type { Route } from './context.js';
 
 /** Catalog pages are capped, as in Distribution, so one request cannot list everything. */
@@ -19,10 +20,12 @@ export async function listTags({ ctx, repo, registry, signal }: Route): Promise<
   ctx.body = { name: repo, tags: page };
 }
 
-export async function listCatalog(ctx: Context, registry: Registry): Promise<void> {
+/** Lists only the repositories the client may pull from. */
+export async function listCatalog(ctx: Context, registry: Registry, access: RequestAccess): Promise<void> {
   const { n, last } = pageParams(ctx);
   const pageSize = Math.min(n ?? CATALOG_MAX_ENTRIES, CATALOG_MAX_ENTRIES);
-  const { page, next } = paginate(await registry.repositories.list(), pageSize, last);
+  const visible = (await registry.repositories.list()).filter((name) => access.mayRead(name));
+  const { page, next } = paginate(visible, pageSize, last);
   if (next !== undefined) setNextLink(ctx, '/v2/_catalog', pageSize, next);
   ctx.body = { repositories: page };
 }

@@ -5,6 +5,7 @@ import type { Context, Next } from 'koa';
 import { RegistryError } from '../../registry/errors.js';
 import { NAME_PATTERN, isValidName } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
+import type { RepositoryAction } from '../auth/scope.js';
 import { HttpError } from '../errors.js';
 import { deleteBlob, getBlob } from './blobs.js';
 import type { OciOptions, Route } from './context.js';
@@ -17,16 +18,20 @@ type Handler = (route: Route) => Promise<void>;
 interface RouteDef {
   pattern: RegExp;
   methods: Record<string, Handler>;
+  /** The right a request needs; by default GET/HEAD pull, DELETE deletes, anything else pushes. */
+  action?: RepositoryAction;
 }
 
-const route = (tail: string, methods: Record<string, Handler>): RouteDef => ({
+const route = (tail: string, methods: Record<string, Handler>, action?: RepositoryAction): RouteDef => ({
   pattern: new RegExp(`^/v2/(${NAME_PATTERN})/${tail}$`),
   methods,
+  action,
 });
 
 const ROUTES: RouteDef[] = [
-  route('blobs/uploads/?()', { POST: startUpload }),
-  route('blobs/uploads/([^/]+)', { GET: uploadStatus, PATCH: patchUpload, PUT: putUpload, DELETE: cancelUpload }),
+  // Every upload request is part of a push, even a status GET or a cancelling DELETE.
+  route('blobs/uploads/?()', { POST: startUpload }, 'push'),
+  route('blobs/uploads/([^/]+)', { GET: uploadStatus, PATCH: patchUpload, PUT: putUpload, DELETE: cancelUpload }, 'push'),
   route('blobs/([^/]+)', { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob }),
   route('manifests/([^/]+)', { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest }),
   route('tags/list()', { GET: listTags }),
@@ -43,13 +48,14 @@ export function ociRoutes(registry: Registry, options: OciOptions) {
 
     if (ctx.path === '/v2/' || ctx.path === '/v2') {
       allow(ctx, ['GET', 'HEAD']);
+      await options.gate.admit(ctx, { kind: 'base' });
       ctx.status = 200;
       ctx.body = {};
       return;
     }
     if (ctx.path === '/v2/_catalog') {
       allow(ctx, ['GET']);
-      return listCatalog(ctx, registry);
+      return listCatalog(ctx, registry, await options.gate.admit(ctx, { kind: 'catalog' }));
     }
     for (const def of ROUTES) {
       const m = def.pattern.exec(ctx.path);
@@ -61,13 +67,19 @@ export function ociRoutes(registry: Registry, options: OciOptions) {
         ctx.set('Allow', Object.keys(def.methods).join(', '));
         throw new HttpError(405, 'UNSUPPORTED', 'the operation is unsupported', { method: ctx.method });
       }
+      const access = await options.gate.admit(ctx, { kind: 'repository', repo, action: def.action ?? actionOf(ctx.method) });
       const signal = abortSignalOf(ctx);
-      return handler({ ctx, repo, ref: decodeSegment(m[m.length - 1] ?? ''), registry, options, signal });
+      return handler({ ctx, repo, ref: decodeSegment(m[m.length - 1] ?? ''), registry, options, access, signal });
     }
     const shape = ENDPOINT_SHAPE.exec(ctx.path);
     if (shape) throw new RegistryError('NAME_INVALID', 'invalid repository name', { name: shape[1]!.slice(0, 300) });
     throw new HttpError(404, 'NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
   };
+}
+
+function actionOf(method: string): RepositoryAction {
+  if (method === 'GET' || method === 'HEAD') return 'pull';
+  return method === 'DELETE' ? 'delete' : 'push';
 }
 
 function allow(ctx: Context, methods: string[]): void {

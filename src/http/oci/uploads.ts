@@ -17,12 +17,13 @@ import {
 } from './context.js';
 
 export async function startUpload(route: Route): Promise<void> {
-  const { ctx, repo, registry, signal } = route;
+  const { ctx, repo, registry, access, signal } = route;
   const mount = queryParam(ctx, 'mount');
   const from = queryParam(ctx, 'from');
   if (mount !== undefined && from !== undefined) {
     parseDigest(mount);
-    if (isValidName(from) && (await registry.mount(repo, from, mount))) {
+    // A source the token cannot pull from is treated like one without the blob: upload it.
+    if (isValidName(from) && access.allows(from, 'pull') && (await registry.mount(repo, from, mount))) {
       ctx.set('Location', blobLocation(repo, mount));
       ctx.set('Docker-Content-Digest', mount);
       emptyResponse(ctx, 201);

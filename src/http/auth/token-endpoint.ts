@@ -1,0 +1,123 @@
+// The token endpoint (/auth/token) of the Distribution token protocol, which `docker login`,
+// docker, containerd and skopeo use. GET with HTTP Basic credentials (or none, for an anonymous
+// client) and the scopes wanted; POST with an OAuth2 password grant (containerd tries it first).
+// The token grants each requested action the access rules allow, and nothing else; a client
+// without credentials gets a token with what anonymous clients may do (possibly nothing).
+import type { Context, Next } from 'koa';
+import { isValidName } from '../../registry/names.js';
+import { HttpError } from '../errors.js';
+import { ANONYMOUS, type Rights } from './rights.js';
+import { CATALOG, parseScopes, type AccessEntry, type RepositoryAction } from './scope.js';
+import type { Tokens } from './tokens.js';
+import type { Users } from './users.js';
+
+export const TOKEN_PATH = '/auth/token';
+const MAX_FORM_BYTES = 64 * 1024;
+const REPOSITORY_ACTIONS: RepositoryAction[] = ['pull', 'push', 'delete'];
+
+export interface TokenEndpointDeps {
+  tokens: Tokens;
+  users: Users;
+  rights: Rights;
+}
+
+export function tokenEndpoint({ tokens, users, rights }: TokenEndpointDeps) {
+  /** The entries of `wanted` this user may have, each cut down to the allowed actions. */
+  const grant = (user: string | undefined, wanted: AccessEntry[]): AccessEntry[] => {
+    const out: AccessEntry[] = [];
+    for (const entry of wanted) {
+      if (entry.type === CATALOG.type && entry.name === CATALOG.name) {
+        out.push(CATALOG); // the listing shows only repositories the user may pull
+      } else if (entry.type === 'repository' && isValidName(entry.name)) {
+        const allowed = rights.actions(user, entry.name);
+        const asked = entry.actions.includes('*') ? REPOSITORY_ACTIONS : entry.actions;
+        out.push({ type: 'repository', name: entry.name, actions: REPOSITORY_ACTIONS.filter((a) => asked.includes(a) && allowed.has(a)) });
+      }
+    }
+    return out;
+  };
+
+  const checkService = (service: string | undefined) => {
+    if (service !== undefined && service !== tokens.service) {
+      throw new HttpError(400, 'UNSUPPORTED', 'unknown service', { service: service.slice(0, 200), expected: tokens.service });
+    }
+  };
+
+  const badCredentials = (ctx: Context) => {
+    ctx.set('WWW-Authenticate', `Basic realm="${tokens.service}"`);
+    return new HttpError(401, 'UNAUTHORIZED', 'incorrect username or password');
+  };
+
+  return async (ctx: Context, next: Next) => {
+    if (ctx.path !== TOKEN_PATH) return next();
+    ctx.set('Cache-Control', 'no-store');
+
+    if (ctx.method === 'GET') {
+      checkService(queryValue(ctx, 'service'));
+      const user = await basicUser(ctx, users);
+      if (user === false) throw badCredentials(ctx);
+      const scopes = queryValues(ctx, 'scope').flatMap(parseScopes);
+      const issued = await tokens.issue(user, grant(user, scopes));
+      ctx.body = { token: issued.token, access_token: issued.token, expires_in: issued.expiresInSeconds, issued_at: issued.issuedAt.toISOString() };
+      return;
+    }
+
+    if (ctx.method === 'POST') {
+      const form = await readForm(ctx);
+      checkService(form.get('service') ?? undefined);
+      const grantType = form.get('grant_type');
+      if (grantType !== 'password') {
+        // Refresh tokens are not issued; clients then fall back to GET with Basic credentials.
+        ctx.status = 400;
+        ctx.body = { error: 'unsupported_grant_type' };
+        return;
+      }
+      const name = form.get('username') ?? '';
+      if (!(await users.check(name, form.get('password') ?? ''))) throw badCredentials(ctx);
+      const scopes = parseScopes(form.get('scope') ?? '');
+      const issued = await tokens.issue(name, grant(name, scopes));
+      ctx.body = { access_token: issued.token, expires_in: issued.expiresInSeconds, issued_at: issued.issuedAt.toISOString() };
+      return;
+    }
+
+    ctx.set('Allow', 'GET, POST');
+    throw new HttpError(405, 'UNSUPPORTED', 'the operation is unsupported', { method: ctx.method });
+  };
+}
+
+/** The Basic user: a name when the credentials check, undefined without any, false when wrong. */
+async function basicUser(ctx: Context, users: Users): Promise<string | undefined | false> {
+  const header = ctx.get('Authorization');
+  if (!header) return undefined;
+  const encoded = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header)?.[1];
+  if (!encoded) return false;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return false;
+  const [name, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
+  if (name === ANONYMOUS) return false; // a reserved word in access rules, never a user
+  return (await users.check(name, password)) ? name : false;
+}
+
+function queryValues(ctx: Context, name: string): string[] {
+  const v = ctx.query[name];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+function queryValue(ctx: Context, name: string): string | undefined {
+  return queryValues(ctx, name)[0];
+}
+
+async function readForm(ctx: Context): Promise<URLSearchParams> {
+  if (!ctx.is('application/x-www-form-urlencoded')) {
+    throw new HttpError(400, 'UNSUPPORTED', 'expected an application/x-www-form-urlencoded body');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_FORM_BYTES) throw new HttpError(413, 'SIZE_INVALID', 'form body too large', { limit: MAX_FORM_BYTES });
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
