@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The command line: serve, stats, prune, gc, keys, settings.
+// The command line: serve, stats, prune, gc, keys, auth, settings.
 import { parseArgs } from 'node:util';
+import { authCommand } from './cli/auth.js';
 import { keysCommand } from './cli/keys.js';
 import { gcCommand, pruneCommand } from './cli/maintenance.js';
 import { ConfigError, loadConfig, settings } from './config/index.js';
@@ -22,6 +23,8 @@ commands:
                           online garbage collection: removes what no kept recovery point needs
   keys generate --keyring FILE | status | rotate | retire ID
                           manage encryption keys (docs/encryption.md)
+  auth hash-password | secret
+                          a password hash for auth.users (password on stdin), a new auth.secret
   settings                list every setting with its environment variable and default
 `;
 
@@ -34,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
       return stats(rest);
     case 'keys':
       return keysCommand(rest);
+    case 'auth':
+      return authCommand(rest);
     case 'prune':
       return pruneCommand(rest);
     case 'gc':

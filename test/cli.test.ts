@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { verifyPassword } from '../src/crypto/passwords.js';
 import { startTestRegistry } from './helpers/registry.js';
 
 const MAIN = path.resolve(__dirname, '../src/main.ts');
@@ -17,11 +18,12 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-function run(args: string[], env: Record<string, string>, untilOutput?: RegExp) {
+function run(args: string[], env: Record<string, string>, untilOutput?: RegExp, stdin?: string) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
       env: { PATH: process.env.PATH ?? '', ...env },
     });
+    child.stdin.end(stdin ?? '');
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -121,6 +123,31 @@ describe('dr-registry CLI', () => {
     const result = await run(['settings'], {});
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^storage\.filesystem\.root\tDRREG_STORAGE_FILESYSTEM_ROOT\t"\.\/data"$/m);
+  });
+
+  it('auth hash-password hashes the password on standard input; the hash starts a server that accepts it', async () => {
+    const hashed = await run(['auth', 'hash-password'], {}, undefined, 'correct horse\n');
+    expect(hashed.code).toBe(0);
+    const hash = hashed.stdout.trim();
+    expect(hash).toMatch(/^scrypt\$15\$8\$1\$/);
+    expect(hash).not.toContain('correct horse');
+    expect(await verifyPassword('correct horse', hash)).toBe(true); // the newline is not part of it
+    expect(await verifyPassword('correct horse\n', hash)).toBe(false);
+    expect((await run(['auth', 'hash-password'], {}, undefined, '')).code).toBe(2);
+
+    const secret = await run(['auth', 'secret'], {});
+    expect(secret.stdout.trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const registry = await startTestRegistry({
+      env: { DRREG_AUTH_SECRET: secret.stdout.trim(), DRREG_AUTH_USERS: JSON.stringify([{ name: 'ops', password: hash }]) },
+    });
+    try {
+      const login = (password: string) =>
+        fetch(`${registry.url}/auth/token?service=dr-registry`, { headers: { Authorization: `Basic ${Buffer.from(`ops:${password}`).toString('base64')}` } });
+      expect((await login('correct horse')).status).toBe(200);
+      expect((await login('correct horse\n')).status).toBe(401);
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('prints usage for an unknown command', async () => {

@@ -76,6 +76,22 @@ export async function dockerLoadFromLayout(skopeo: Skopeo, dockerHost: string, l
   await skopeo(['copy', '--dest-daemon-host', dockerHost, `oci:${layoutDir}:${layoutTag}`, `docker-daemon:${name}`]);
 }
 
+/**
+ * The docker CLI against the daemon at `host`, with its own client config (where `docker login`
+ * keeps credentials) in `configDir`: one user's machine. `input` goes to standard input.
+ */
+export function dockerAs(host: string, configDir: string): (args: string[], input?: string) => Promise<RunResult> {
+  const env = { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: configDir };
+  return (args, input) =>
+    new Promise((resolve, reject) => {
+      const child = execFile('docker', args, { env, timeout: TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`docker ${args.join(' ')} failed (exit code ${(err as { code?: number }).code}):\n${(stderr || stdout).trim().slice(-4000)}`));
+        else resolve({ stdout, stderr });
+      });
+      child.stdin?.end(input ?? '');
+    });
+}
+
 /** The docker CLI against the daemon at `host` (DOCKER_HOST). */
 export function docker(host: string): Run {
   return (args) => exec('docker', args, { ...process.env, DOCKER_HOST: host });
