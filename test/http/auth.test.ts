@@ -41,7 +41,7 @@ describe('token auth', () => {
   afterAll(() => registry?.stop());
 
   async function token(credentials: string | undefined, ...scopes: string[]): Promise<string> {
-    const query = new URLSearchParams([['service', 'dr-registry'], ...scopes.map((s) => ['scope', s])]);
+    const query = new URLSearchParams([['service', 'dr-registry'], ...scopes.map((s): [string, string] => ['scope', s])]);
     const r = await fetch(`${url}/auth/token?${query}`, { headers: credentials ? { Authorization: credentials } : {} });
     expect(r.status, await r.clone().text()).toBe(200);
     return ((await r.json()) as { token: string }).token;
