@@ -94,12 +94,15 @@ const auth = z
     // Token auth ("docker login") is on when a secret is set: every /v2 request then needs a token
     // from /auth/token. Every replica must have the same secret (it signs and checks tokens).
     secret: z.string().refine((t) => t === '' || t.length >= 32, 'must be empty (auth off) or at least 32 characters').default(''),
-    // The token's audience, and the "service" clients are told to ask for.
-    service: z.string().min(1).default('dr-registry'),
+    // The token's audience, and the "service" clients are told to ask for. It goes into a quoted
+    // header parameter, hence the plain characters.
+    service: z.string().regex(/^[A-Za-z0-9._:/-]{1,200}$/, 'expected letters, digits and . _ : / - (a host name, say)').default('dr-registry'),
     // The token endpoint as clients reach it (behind a TLS proxy: https://host/auth/token); empty:
     // derived from each request's Host.
-    realm: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
-    tokenTtl: duration.prefault('5m'),
+    realm: z.union([z.literal(''), z.url({ protocol: /^https?$/ }).refine((u) => !/["\\\s]/.test(u), 'must not contain quotes, backslashes or spaces')]).default(''),
+    // Clients treat a token as valid for at least 60 s (the protocol's minimum); tokens cannot be
+    // revoked, so their life is capped.
+    tokenTtl: duration.prefault('5m').refine((ms) => ms >= 60_000 && ms <= 3_600_000, 'must be between 60s and 1h'),
     users: z.array(authUser).default([]),
     access: z.array(accessRule).default([]),
   })

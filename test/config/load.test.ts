@@ -95,6 +95,9 @@ describe('configuration', () => {
       /auth\.access\.0\.users\.0: no user ghost in auth\.users/,
     );
     fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_ACCESS: '[{"repositories":"*","users":["*"],"actions":["write"]}]' }, /auth\.access\.0\.actions\.0/);
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_TOKENTTL: '30s' }, /auth\.tokenTtl.*between 60s and 1h/);
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_SERVICE: 'a"b' }, /auth\.service/);
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_REALM: 'https://h/auth/token"x' }, /auth\.realm/);
     // Users without a secret would silently leave the registry open: refused.
     fails({ DRREG_AUTH_USERS: JSON.stringify([{ name: 'a', password: hash }]) }, /auth\.secret: must be set/);
 

@@ -32,7 +32,7 @@ describe('token auth with docker and skopeo', () => {
           { repositories: 'moodle/*', users: ['alice'], actions: ['pull', 'push'] },
           { repositories: 'moodle/*', users: ['bob'], actions: ['pull'] },
           { repositories: 'public/*', users: ['alice'], actions: ['pull', 'push'] },
-          { repositories: 'public/*', users: ['anonymous', '*'], actions: ['pull'] },
+          { repositories: 'public/*', users: ['anonymous'], actions: ['pull'] },
         ]),
       },
     });

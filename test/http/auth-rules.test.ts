@@ -1,6 +1,8 @@
 // The pure parts of token auth: scopes as clients send them, and rights from access rules.
 import { describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/crypto/passwords.js';
 import { Rights } from '../../src/http/auth/rights.js';
+import { Users } from '../../src/http/auth/users.js';
 import { formatScope, parseScopes } from '../../src/http/auth/scope.js';
 
 describe('scopes', () => {
@@ -47,13 +49,29 @@ describe('rights', () => {
   it('grants nothing no rule names', () => {
     expect(of('bob', 'moodle/web')).toEqual([]);
     expect(of('alice', 'moodlex/web')).toEqual([]);
-    expect(of('alice', 'public/base')).toEqual([]); // "anonymous" is not "every user"
-    expect(of(undefined, 'shared/x')).toEqual([]); // and "*" is not anonymous
+    expect(of(undefined, 'shared/x')).toEqual([]); // "*" is not anonymous
   });
 
-  it('"*" is any user who logged in, "anonymous" a client without credentials', () => {
+  it('"*" is any user who logged in, "anonymous" every client, logged in or not', () => {
     expect(of('bob', 'shared/x')).toEqual(['pull']);
     expect(of(undefined, 'public/base')).toEqual(['pull']);
+    // docker sends credentials once logged in: a public image must stay pullable then.
+    expect(of('alice', 'public/base')).toEqual(['pull']);
     expect(rights.can(undefined, 'public/base', 'push')).toBe(false);
+  });
+});
+
+describe('password checks', () => {
+  it('run a few at a time and turn away a flood with TOOMANYREQUESTS, answering the rest right', async () => {
+    const users = new Users([{ name: 'alice', password: await hashPassword('pw', { logN: 12, r: 8, p: 1 }) }]);
+    const attempts = Array.from({ length: 40 }, (_, i) => users.check('alice', i === 39 ? 'pw' : `guess-${i}`).then((ok) => ({ ok }), (err: Error) => ({ err })));
+    const results = await Promise.all(attempts);
+    const refused = results.filter((r) => 'err' in r);
+    // 2 running and 32 queued; the other 6 are refused at once.
+    expect(refused).toHaveLength(6);
+    for (const r of refused) expect((r as { err: { code?: string } }).err.code).toBe('TOOMANYREQUESTS');
+    expect(results.slice(0, 34).every((r) => 'ok' in r && r.ok === false)).toBe(true);
+    // The queue drains: a check made now is answered.
+    expect(await users.check('alice', 'pw')).toBe(true);
   });
 });

@@ -60,7 +60,7 @@ export class TokenGate implements Gate {
   }
 
   private challenge(ctx: Context, need: Need, error: string | undefined, message: string): RegistryError {
-    const realm = this.options.realm || `${ctx.protocol}://${ctx.host}/auth/token`;
+    const realm = this.options.realm || `${ctx.protocol}://${safeHost(ctx.host)}/auth/token`;
     const scope = scopeOf(need);
     const parts = [`realm="${realm}"`, `service="${this.options.tokens.service}"`];
     if (scope) parts.push(`scope="${formatScope(scope)}"`);
@@ -83,4 +83,9 @@ function grants(access: AccessEntry[], need: Need): boolean {
   if (need.kind === 'base') return true;
   const wanted = need.kind === 'catalog' ? CATALOG : { type: 'repository', name: need.repo, actions: [need.action] };
   return access.some((e) => e.type === wanted.type && e.name === wanted.name && (e.actions.includes('*') || e.actions.includes(wanted.actions[0]!)));
+}
+
+/** The Host header as it may appear in a quoted challenge parameter: host name or address, port. */
+function safeHost(host: string): string {
+  return host.replace(/[^A-Za-z0-9.:[\]-]/g, '');
 }

@@ -1,6 +1,8 @@
 // Who may do what: the operator's access rules (auth.access), OR-ed. A rule names repositories
-// by glob, users by name ("*": any logged-in user, "anonymous": a client without credentials),
-// and the actions it grants. Nothing is granted that no rule grants.
+// by glob, users by name ("*": any logged-in user, "anonymous": every client, with or without
+// credentials), and the actions it grants. Nothing is granted that no rule grants. What anonymous
+// clients may do, logged-in users may do too: after `docker login` docker always sends
+// credentials, and a public image must stay pullable.
 import { globToRegExp } from '../../retention/policy.js';
 import type { RepositoryAction } from './scope.js';
 
@@ -36,6 +38,6 @@ export class Rights {
 }
 
 function appliesTo(rule: AccessRule, user: string | undefined): boolean {
-  if (user === undefined) return rule.users.includes(ANONYMOUS);
-  return rule.users.includes(ANY_USER) || rule.users.includes(user);
+  if (rule.users.includes(ANONYMOUS)) return true;
+  return user !== undefined && (rule.users.includes(ANY_USER) || rule.users.includes(user));
 }

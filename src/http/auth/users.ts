@@ -1,9 +1,12 @@
 // The users of token auth (auth.users) and their password check. A verified name and password
 // are remembered briefly, because clients ask for a token per operation and each scrypt check
 // costs tens of milliseconds and megabytes; failures are never remembered, so guessing stays slow.
+// Checks run at most two at a time with a short queue: scrypt runs on libuv's small thread pool,
+// which the filesystem driver reads through too, so a flood of logins must not stall pulls.
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { hashPassword, verifyPassword } from '../../crypto/passwords.js';
+import { DEFAULT_COST, hashPassword, parsePasswordHash, verifyPassword } from '../../crypto/passwords.js';
+import { RegistryError } from '../../registry/errors.js';
 
 export interface UserEntry {
   name: string;
@@ -12,6 +15,8 @@ export interface UserEntry {
 }
 
 const VERIFIED_TTL_MS = 5 * 60_000;
+const CONCURRENT_CHECKS = 2;
+const QUEUED_CHECKS = 32;
 
 export class Users {
   private readonly hashes: Map<string, string>;
@@ -19,21 +24,41 @@ export class Users {
   /** Checked against for unknown names, so a wrong name takes as long as a wrong password. */
   private decoy: Promise<string> | undefined;
 
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
   constructor(users: UserEntry[]) {
     this.hashes = new Map(users.map((u) => [u.name, u.password]));
   }
 
+  /** Throws TOOMANYREQUESTS (429) when too many checks are already waiting. */
   async check(name: string, password: string): Promise<boolean> {
     const hash = this.hashes.get(name);
     if (hash === undefined) {
-      this.decoy ??= hashPassword('decoy');
-      await verifyPassword(password, await this.decoy);
+      // At the cost of a configured hash, so timing does not tell which names exist.
+      this.decoy ??= hashPassword('decoy', parsePasswordHash(this.hashes.values().next().value ?? '') ?? DEFAULT_COST);
+      const decoy = await this.decoy;
+      await this.limited(() => verifyPassword(password, decoy));
       return false;
     }
     const memo = createHash('sha256').update(name).update('\0').update(password).update('\0').update(hash).digest('base64');
     if (this.verified.has(memo)) return true;
-    if (!(await verifyPassword(password, hash))) return false;
+    if (!(await this.limited(() => verifyPassword(password, hash)))) return false;
     this.verified.set(memo, true);
     return true;
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= CONCURRENT_CHECKS) {
+      if (this.waiting.length >= QUEUED_CHECKS) throw new RegistryError('TOOMANYREQUESTS', 'too many logins at once; retry shortly');
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.running++;
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
   }
 }
