@@ -28,7 +28,7 @@ export function createApp({ config, registry, maintenance, logger }: AppDeps): K
   });
   app.use(requestLog(logger));
   app.use(errorMiddleware());
-  const auth = createAuth(config.auth);
+  const auth = createAuth(config);
   if (auth.tokenEndpoint) app.use(auth.tokenEndpoint);
   app.use(
     ociRoutes(registry, {
@@ -39,10 +39,7 @@ export function createApp({ config, registry, maintenance, logger }: AppDeps): K
       redirectBlobs: config.storage.driver === 's3' && config.storage.s3.redirect,
     }),
   );
-  if (config.admin.token) {
-    const admin = adminRoutes(registry, maintenance, config.admin.token);
-    app.use(admin.routes());
-  }
+  if (auth.adminGuard) app.use(adminRoutes(registry, maintenance, auth.adminGuard).routes());
   app.use(async (ctx) => {
     throw new HttpError(404, 'NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
   });

@@ -105,6 +105,8 @@ const auth = z
     tokenTtl: duration.prefault('5m').refine((ms) => ms >= 60_000 && ms <= 3_600_000, 'must be between 60s and 1h'),
     users: z.array(authUser).default([]),
     access: z.array(accessRule).default([]),
+    // Users who may use the admin API (by password or a token with scope registry:admin:*).
+    admins: z.array(z.string()).default([]),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -120,8 +122,11 @@ const auth = z
         }
       }),
     );
-    if (!a.secret && (a.users.length > 0 || a.access.length > 0)) {
-      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'must be set (32+ characters) for auth.users and auth.access to take effect' });
+    a.admins.forEach((u, i) => {
+      if (!names.has(u)) ctx.addIssue({ code: 'custom', path: ['admins', i], message: `no user ${u} in auth.users` });
+    });
+    if (!a.secret && (a.users.length > 0 || a.access.length > 0 || a.admins.length > 0)) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'must be set (32+ characters) for auth.users, auth.access and auth.admins to take effect' });
     }
   });
 
@@ -179,8 +184,8 @@ export const configSchema = z
     api: z.object({ deletes: z.boolean().default(true) }).strict().prefault({}),
     admin: z
       .object({
-        // The admin API (/admin/v1) is off unless a token is set; requests must then carry it as
-        // "Authorization: Bearer <token>".
+        // The admin API (/admin/v1) is off unless this token is set (or auth.admins names users);
+        // requests carry it as "Authorization: Bearer <token>".
         token: z.string().refine((t) => t === '' || t.length >= 16, 'must be empty (admin API off) or at least 16 characters').default(''),
       })
       .strict()

@@ -98,6 +98,7 @@ describe('configuration', () => {
     fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_TOKENTTL: '30s' }, /auth\.tokenTtl.*between 60s and 1h/);
     fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_SERVICE: 'a"b' }, /auth\.service/);
     fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_REALM: 'https://h/auth/token"x' }, /auth\.realm/);
+    fails({ DRREG_AUTH_SECRET: secret, DRREG_AUTH_ADMINS: '["root"]' }, /auth\.admins\.0: no user root in auth\.users/);
     // Users without a secret would silently leave the registry open: refused.
     fails({ DRREG_AUTH_USERS: JSON.stringify([{ name: 'a', password: hash }]) }, /auth\.secret: must be set/);
 

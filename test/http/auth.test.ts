@@ -34,6 +34,7 @@ describe('token auth', () => {
         DRREG_AUTH_USERS: JSON.stringify(users),
         DRREG_AUTH_ACCESS: JSON.stringify(access),
         DRREG_DEDUP_LINKEXISTINGONHEAD: 'true',
+        DRREG_AUTH_ADMINS: '["alice"]',
       },
     });
     url = registry.url;
@@ -241,6 +242,27 @@ describe('token auth', () => {
     const refresh = await fetch(`${url}/auth/token`, form({ grant_type: 'refresh_token', refresh_token: 'x', service: 'dr-registry' }));
     expect(refresh.status).toBe(400);
     expect(await refresh.json()).toEqual({ error: 'unsupported_grant_type' });
+  });
+  it('opens the admin API to auth.admins by password or by a registry:admin:* token, to nobody else', async () => {
+    const storage = (authorization?: string) => fetch(`${url}/admin/v1/storage`, { headers: authorization ? { Authorization: authorization } : {} });
+    expect((await storage(basic('alice', 'alice-pw'))).status).toBe(200);
+    const refused = await storage(basic('bob', 'bob-pw'));
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe('Basic realm="dr-registry admin"');
+    expect((await storage(basic('alice', 'wrong'))).status).toBe(401);
+    expect((await storage()).status).toBe(401);
+
+    const adminToken = await token(basic('alice', 'alice-pw'), 'registry:admin:*');
+    expect(decodeJwt(adminToken).access).toEqual([{ type: 'registry', name: 'admin', actions: ['*'] }]);
+    expect((await storage(`Bearer ${adminToken}`)).status).toBe(200);
+    // An admin's token for repositories is not an admin token; bob asking for the scope gets nothing.
+    expect((await storage(`Bearer ${await token(basic('alice', 'alice-pw'), 'repository:dr/app:pull')}`)).status).toBe(401);
+    const bobs = await token(basic('bob', 'bob-pw'), 'registry:admin:*');
+    expect(decodeJwt(bobs).access).toEqual([]);
+    expect((await storage(`Bearer ${bobs}`)).status).toBe(401);
+    // A forged admin-scoped token for alice fails its signature.
+    const forged = await forge(randomBytes(32).toString('base64url'), { sub: 'alice', access: [{ type: 'registry', name: 'admin', actions: ['*'] }] });
+    expect((await storage(`Bearer ${forged}`)).status).toBe(401);
   });
 });
 

@@ -1,19 +1,33 @@
-// Token auth as configured (auth.*): the gate every /v2 request passes, and the token endpoint.
-// With auth.secret empty the gate is open and there is no endpoint.
+// Token auth as configured (auth.*): the gate every /v2 request passes, the token endpoint, and
+// the guard of the admin API. With auth.secret empty the gate is open, there is no endpoint, and
+// only admin.token opens the admin API.
 import type { Middleware } from 'koa';
 import type { Config } from '../../config/index.js';
+import { adminGuard } from './admin-guard.js';
 import { openGate, TokenGate, type Gate } from './gate.js';
 import { Rights } from './rights.js';
 import { tokenEndpoint } from './token-endpoint.js';
 import { Tokens } from './tokens.js';
 import { Users } from './users.js';
 
-export function createAuth(config: Config['auth']): { gate: Gate; tokenEndpoint?: Middleware } {
-  if (!config.secret) return { gate: openGate };
-  const tokens = new Tokens({ secret: config.secret, service: config.service, ttlMs: config.tokenTtl });
-  const rights = new Rights(config.access);
+export interface Auth {
+  gate: Gate;
+  tokenEndpoint?: Middleware;
+  /** Undefined when nothing opens the admin API (it then answers 404). */
+  adminGuard?: Middleware;
+}
+
+export function createAuth(config: Pick<Config, 'auth' | 'admin'>): Auth {
+  const staticToken = config.admin.token;
+  if (!config.auth.secret) return { gate: openGate, adminGuard: staticToken ? adminGuard({ staticToken }) : undefined };
+  const { auth } = config;
+  const tokens = new Tokens({ secret: auth.secret, service: auth.service, ttlMs: auth.tokenTtl });
+  const rights = new Rights(auth.access);
+  const users = new Users(auth.users);
+  const admins = new Set(auth.admins);
   return {
-    gate: new TokenGate({ tokens, rights, realm: config.realm }),
-    tokenEndpoint: tokenEndpoint({ tokens, users: new Users(config.users), rights }),
+    gate: new TokenGate({ tokens, rights, realm: auth.realm }),
+    tokenEndpoint: tokenEndpoint({ tokens, users, rights, admins }),
+    adminGuard: staticToken || admins.size > 0 ? adminGuard({ staticToken, accounts: { admins, users, tokens } }) : undefined,
   };
 }

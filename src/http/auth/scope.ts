@@ -31,3 +31,6 @@ export function formatScope(entry: AccessEntry): string {
 }
 
 export const CATALOG: AccessEntry = { type: 'registry', name: 'catalog', actions: ['*'] };
+
+/** The admin API, granted only to the users of auth.admins. */
+export const ADMIN: AccessEntry = { type: 'registry', name: 'admin', actions: ['*'] };

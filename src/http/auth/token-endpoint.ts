@@ -7,7 +7,7 @@ import type { Context, Next } from 'koa';
 import { isValidName } from '../../registry/names.js';
 import { HttpError } from '../errors.js';
 import { ANONYMOUS, type Rights } from './rights.js';
-import { CATALOG, parseScopes, type AccessEntry, type RepositoryAction } from './scope.js';
+import { ADMIN, CATALOG, parseScopes, type AccessEntry, type RepositoryAction } from './scope.js';
 import type { Tokens } from './tokens.js';
 import type { Users } from './users.js';
 
@@ -19,15 +19,19 @@ export interface TokenEndpointDeps {
   tokens: Tokens;
   users: Users;
   rights: Rights;
+  /** auth.admins: who gets registry:admin:* (the admin API). */
+  admins: ReadonlySet<string>;
 }
 
-export function tokenEndpoint({ tokens, users, rights }: TokenEndpointDeps) {
+export function tokenEndpoint({ tokens, users, rights, admins }: TokenEndpointDeps) {
   /** The entries of `wanted` this user may have, each cut down to the allowed actions. */
   const grant = (user: string | undefined, wanted: AccessEntry[]): AccessEntry[] => {
     const out: AccessEntry[] = [];
     for (const entry of wanted) {
       if (entry.type === CATALOG.type && entry.name === CATALOG.name) {
         out.push(CATALOG); // the listing shows only repositories the user may pull
+      } else if (entry.type === ADMIN.type && entry.name === ADMIN.name) {
+        if (user !== undefined && admins.has(user)) out.push(ADMIN);
       } else if (entry.type === 'repository' && isValidName(entry.name)) {
         const allowed = rights.actions(user, entry.name);
         const asked = entry.actions.includes('*') ? REPOSITORY_ACTIONS : entry.actions;

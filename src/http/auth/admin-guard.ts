@@ -1,0 +1,52 @@
+// Who may use the admin API (/admin/v1). Either the static admin.token, or a user named in
+// auth.admins: by password (HTTP Basic, so `curl -u` works) or by a token from /auth/token that
+// carries the registry:admin:* scope (granted to those users only). A registry token for
+// repositories never opens the admin API, even an admin's.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { RegistryError } from '../../registry/errors.js';
+import { ADMIN } from './scope.js';
+import type { Tokens } from './tokens.js';
+import type { Users } from './users.js';
+
+export interface AdminGuardOptions {
+  /** admin.token; empty: none. */
+  staticToken: string;
+  /** With token auth on: the users of auth.admins, their password check and the token verifier. */
+  accounts?: { admins: ReadonlySet<string>; users: Users; tokens: Tokens };
+}
+
+export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
+  const expected = staticToken ? digest(staticToken) : undefined;
+
+  const admitted = async (ctx: Context): Promise<boolean> => {
+    const header = ctx.get('Authorization');
+    const bearer = /^Bearer (.+)$/.exec(header)?.[1];
+    // Compare digests in constant time: no early exit that would leak the token byte by byte.
+    if (bearer !== undefined && expected && timingSafeEqual(digest(bearer), expected)) return true;
+    if (!accounts) return false;
+    if (bearer !== undefined) {
+      const verified = await accounts.tokens.verify(bearer);
+      const scoped = verified?.access.some((e) => e.type === ADMIN.type && e.name === ADMIN.name && e.actions.includes('*'));
+      return scoped === true && verified?.user !== undefined && accounts.admins.has(verified.user);
+    }
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header)?.[1];
+    if (basic === undefined) return false;
+    const decoded = Buffer.from(basic, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const name = decoded.slice(0, colon);
+    return colon > 0 && accounts.admins.has(name) && (await accounts.users.check(name, decoded.slice(colon + 1)));
+  };
+
+  return async (ctx: Context, next: Next) => {
+    if (!(await admitted(ctx))) {
+      ctx.set('WWW-Authenticate', accounts ? 'Basic realm="dr-registry admin"' : 'Bearer realm="dr-registry admin"');
+      throw new RegistryError('UNAUTHORIZED', accounts ? 'admin credentials required' : 'admin token required');
+    }
+    await next();
+  };
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
