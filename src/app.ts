@@ -5,9 +5,12 @@ import { errorMiddleware } from './http/errors.js';
 import { requestLog } from './http/middleware/request-log.js';
 import { adminRoutes } from './http/admin/routes.js';
 import { createAuth } from './http/auth/index.js';
+import { healthEndpoint } from './http/health.js';
+import { httpMetrics } from './http/middleware/metrics.js';
 import { ociRoutes } from './http/oci/routes.js';
 import { HttpError } from './http/errors.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { Registry } from './registry/registry.js';
 import type { Maintenance } from './retention/maintenance.js';
 
@@ -16,9 +19,10 @@ export interface AppDeps {
   registry: Registry;
   maintenance: Maintenance;
   logger: Logger;
+  metrics: Metrics;
 }
 
-export function createApp({ config, registry, maintenance, logger }: AppDeps): Koa {
+export function createApp({ config, registry, maintenance, logger, metrics }: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   // Errors before the response starts are written and logged by errorMiddleware; these are the
   // ones after it started (a failing body stream): the client sees a cut-off response.
@@ -26,9 +30,11 @@ export function createApp({ config, registry, maintenance, logger }: AppDeps): K
   app.on('error', (err: Error, ctx?: { state?: { log?: Logger } }) => {
     (ctx?.state?.log ?? logger).error({ err }, 'response stream failed');
   });
+  app.use(httpMetrics(metrics));
   app.use(requestLog(logger));
   app.use(errorMiddleware());
-  const auth = createAuth(config);
+  app.use(healthEndpoint(registry.store));
+  const auth = createAuth(config, { onLoginFailure: () => metrics.loginFailures.inc() });
   if (auth.tokenEndpoint) app.use(auth.tokenEndpoint);
   app.use(
     ociRoutes(registry, {

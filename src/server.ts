@@ -1,15 +1,17 @@
-// Starts and stops one registry process: store check, HTTP server with deliberate timeouts, and
-// the janitor that expires abandoned uploads.
+// Starts and stops one registry process: store check, HTTP server with deliberate timeouts, the
+// janitor that expires abandoned uploads, and the metrics server when metrics.listen is set.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
 import { Registry, type RegistryOptions } from './registry/registry.js';
 import { Maintenance } from './retention/maintenance.js';
 import { sweepUploadData } from './retention/upload-data.js';
 import type { ObjectStore } from './storage/driver.js';
 import { createStore } from './storage/index.js';
+import { MeteredStore } from './storage/metered.js';
 
 export interface RunningRegistry {
   url: string;
@@ -18,15 +20,19 @@ export interface RunningRegistry {
   maintenance: Maintenance;
   store: ObjectStore;
   server: http.Server;
+  metrics: Metrics;
+  /** The metrics server's URL when metrics.listen is set. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
 export async function startRegistry(config: Config, logger: Logger, givenStore?: ObjectStore): Promise<RunningRegistry> {
-  const store = givenStore ?? (await createStore(config));
+  const metrics = new Metrics();
+  const store = new MeteredStore(givenStore ?? (await createStore(config)), metrics);
   await store.check();
   const registry = new Registry(store, registryOptions(config));
-  const maintenance = new Maintenance(registry, config, logger);
-  const app = createApp({ config, registry, maintenance, logger });
+  const maintenance = new Maintenance(registry, config, logger, metrics);
+  const app = createApp({ config, registry, maintenance, logger, metrics });
   const server = http.createServer(app.callback());
   // Node ends any request after requestTimeout (300 s by default): a multi-GB push on a slow link
   // would die. Bound idle sockets and slow headers instead.
@@ -35,17 +41,9 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   server.timeout = config.http.idleTimeout;
   server.keepAliveTimeout = 65_000;
 
-  const { host, port } = splitListen(config.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`;
+  const { url, port } = await listenOn(server, config.listen);
+  const metricsServer = config.metrics.listen ? http.createServer(metricsHandler(metrics.withProcessMetrics())) : undefined;
+  const metricsUrl = metricsServer ? (await listenOn(metricsServer, config.metrics.listen)).url : undefined;
 
   const log = logger.child({ module: 'janitor' });
   let lastDataSweep = 0;
@@ -66,17 +64,21 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   janitor.unref();
   maintenance.schedule();
 
-  logger.info({ url, listen: config.listen, storage: store.description }, 'registry listening');
+  logger.info({ url, listen: config.listen, storage: store.description, metrics: metricsUrl }, 'registry listening');
   return {
     url,
-    port: address.port,
+    port,
     registry,
     maintenance,
     store,
     server,
+    metrics,
+    metricsUrl,
     async close() {
       clearInterval(janitor);
       maintenance.stop();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -94,6 +96,34 @@ export function registryOptions(config: Config): RegistryOptions {
     blobIndexCacheEntries: config.cache.blobIndexEntries,
     gcGraceMs: config.gc.grace,
     gcSweepDelayMs: config.gc.sweepDelay,
+  };
+}
+
+async function listenOn(server: http.Server, listen: string): Promise<{ url: string; port: number }> {
+  const { host, port } = splitListen(listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return { url: `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`, port: address.port };
+}
+
+/** GET /metrics in Prometheus' text format; nothing else. */
+function metricsHandler(metrics: Metrics): http.RequestListener {
+  return (req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.register.metrics().then(
+      (text) => res.writeHead(200, { 'Content-Type': metrics.register.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
   };
 }
 

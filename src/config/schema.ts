@@ -206,6 +206,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    metrics: z
+      .object({
+        // host:port of a second HTTP server with GET /metrics (Prometheus); empty: none. Kept off
+        // the registry's port so it need not be exposed to clients.
+        listen: z.union([z.literal(''), listen]).default(''),
+      })
+      .strict()
+      .prefault({}),
     http: z
       .object({
         idleTimeout: duration.prefault('5m'),

@@ -3,6 +3,7 @@
 // may each schedule runs; the collector's lease lets one of them work at a time.
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import { readJson } from '../registry/objects.js';
 import { GC_REPORT_KEY } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
@@ -38,6 +39,7 @@ export class Maintenance {
     private readonly registry: Registry,
     private readonly config: Config,
     logger: Logger,
+    private readonly metrics?: Metrics,
   ) {
     this.policies = new RetentionPolicies(registry.store, config.retention.policies);
     this.log = logger.child({ module: 'maintenance' });
@@ -46,7 +48,10 @@ export class Maintenance {
   async prune(options: { dryRun: boolean; onPruned?: (repo: string, done: number, total: number) => void }): Promise<PruneResult> {
     const { policies } = await this.policies.current();
     const result = await prune(this.registry, policies, { ...options, deleteUntagged: this.config.gc.deleteUntagged });
-    if (!options.dryRun) this.log.info({ dropped: result.droppedPoints, kept: result.keptPoints }, 'recovery points pruned');
+    if (!options.dryRun) {
+      this.log.info({ dropped: result.droppedPoints, kept: result.keptPoints }, 'recovery points pruned');
+      this.metrics?.prunedPoints.inc(result.droppedPoints);
+    }
     return result;
   }
 
@@ -79,9 +84,15 @@ export class Maintenance {
         },
       }).run();
       this.status = { running: false, lastReport: report };
+      this.metrics?.gcRuns.inc({ outcome: 'ok' });
+      if (!report.dryRun) {
+        this.metrics?.gcSweptBlobs.inc(report.blobsSwept);
+        this.metrics?.gcFreedBytes.inc(report.bytesFreed + report.uploadBytesFreed);
+      }
       return report;
     } catch (err) {
       this.status = { running: false, lastReport, lastError: (err as Error).message };
+      this.metrics?.gcRuns.inc({ outcome: err instanceof LeaseBusyError ? 'busy' : 'error' });
       if (!(err instanceof LeaseBusyError)) this.log.error({ err }, 'garbage collection failed');
       throw err;
     }

@@ -7,8 +7,10 @@ import path from 'node:path';
 import { Client } from 'minio';
 import type { ObjectStore } from '../../src/storage/driver.js';
 import type { Keyring } from '../../src/crypto/keyring.js';
+import { Metrics } from '../../src/metrics.js';
 import { EncryptedStore } from '../../src/storage/encrypted.js';
 import { FilesystemStore } from '../../src/storage/filesystem.js';
+import { MeteredStore } from '../../src/storage/metered.js';
 import { S3Store, type S3Options } from '../../src/storage/s3.js';
 import { SWIFT_CREDENTIALS, SWIFT_ENDPOINT } from '../services/swift.js';
 
@@ -88,6 +90,17 @@ export function encryptedFactory(inner: StoreFactory): StoreFactory {
       const store = new EncryptedStore(made.store, testKeyring());
       await store.check();
       return { store, cleanup: made.cleanup };
+    },
+  };
+}
+
+/** `inner` wrapped in the metrics decorator (what the server runs on). */
+export function meteredFactory(inner: StoreFactory): StoreFactory {
+  return {
+    name: `metered(${inner.name})`,
+    async make() {
+      const made = await inner.make();
+      return { store: new MeteredStore(made.store, new Metrics()), cleanup: made.cleanup };
     },
   };
 }

@@ -89,11 +89,14 @@ describe('token auth', () => {
   });
 
   it('issues a token for good credentials only (what docker login checks)', async () => {
+    const failures = async () => (await registry.metrics.loginFailures.get()).values[0]?.value ?? 0;
+    const failedBefore = await failures();
     const wrong = await fetch(`${url}/auth/token?service=dr-registry`, { headers: { Authorization: basic('alice', 'nope') } });
     expect(wrong.status).toBe(401);
     expect(errorCode(await wrong.text())).toBe('UNAUTHORIZED');
     const unknown = await fetch(`${url}/auth/token?service=dr-registry`, { headers: { Authorization: basic('mallory', 'alice-pw') } });
     expect(unknown.status).toBe(401);
+    expect((await failures()) - failedBefore).toBe(2); // drreg_auth_login_failures_total
     const otherService = await fetch(`${url}/auth/token?service=elsewhere`, { headers: { Authorization: basic('alice', 'alice-pw') } });
     expect(otherService.status).toBe(400);
 

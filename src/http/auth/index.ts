@@ -17,7 +17,7 @@ export interface Auth {
   adminGuard?: Middleware;
 }
 
-export function createAuth(config: Pick<Config, 'auth' | 'admin'>): Auth {
+export function createAuth(config: Pick<Config, 'auth' | 'admin'>, hooks: { onLoginFailure?: () => void } = {}): Auth {
   const staticToken = config.admin.token;
   if (!config.auth.secret) return { gate: openGate, adminGuard: staticToken ? adminGuard({ staticToken }) : undefined };
   const { auth } = config;
@@ -27,7 +27,7 @@ export function createAuth(config: Pick<Config, 'auth' | 'admin'>): Auth {
   const admins = new Set(auth.admins);
   return {
     gate: new TokenGate({ tokens, rights, realm: auth.realm }),
-    tokenEndpoint: tokenEndpoint({ tokens, users, rights, admins }),
+    tokenEndpoint: tokenEndpoint({ tokens, users, rights, admins, onLoginFailure: hooks.onLoginFailure }),
     adminGuard: staticToken || admins.size > 0 ? adminGuard({ staticToken, accounts: { admins, users, tokens } }) : undefined,
   };
 }

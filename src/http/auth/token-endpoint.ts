@@ -21,9 +21,11 @@ export interface TokenEndpointDeps {
   rights: Rights;
   /** auth.admins: who gets registry:admin:* (the admin API). */
   admins: ReadonlySet<string>;
+  /** Told of every refused login (metrics). */
+  onLoginFailure?: () => void;
 }
 
-export function tokenEndpoint({ tokens, users, rights, admins }: TokenEndpointDeps) {
+export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }: TokenEndpointDeps) {
   /** The entries of `wanted` this user may have, each cut down to the allowed actions. */
   const grant = (user: string | undefined, wanted: AccessEntry[]): AccessEntry[] => {
     const out: AccessEntry[] = [];
@@ -48,6 +50,7 @@ export function tokenEndpoint({ tokens, users, rights, admins }: TokenEndpointDe
   };
 
   const badCredentials = (ctx: Context) => {
+    onLoginFailure?.();
     ctx.set('WWW-Authenticate', `Basic realm="${tokens.service}"`);
     return new HttpError(401, 'UNAUTHORIZED', 'incorrect username or password');
   };

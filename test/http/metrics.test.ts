@@ -1,0 +1,89 @@
+// Operations: Prometheus metrics on their own port, and /healthz following the store's reachability.
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+import { OCI_MANIFEST, pushBlob, putManifest, sha256 } from './client.js';
+
+/** The value of one sample line of the Prometheus text, e.g. `name{a="b"}`; undefined if absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('metrics', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startTestRegistry({ env: { DRREG_METRICS_LISTEN: '127.0.0.1:0', DRREG_GC_SWEEPDELAY: '10ms' } });
+  });
+  afterAll(() => registry?.stop());
+
+  const scrape = async () => {
+    const r = await fetch(`${registry.metricsUrl}/metrics`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toContain('text/plain');
+    return r.text();
+  };
+
+  it('counts requests, bytes in and out, store calls and collections, without repository names', async () => {
+    const before = await scrape();
+    const layer = randomBytes(300_000);
+    const config = Buffer.from('{"os":"linux"}');
+    await pushBlob(registry.url, 'ops/app', config);
+    await pushBlob(registry.url, 'ops/app', layer);
+    await putManifest(
+      registry.url,
+      'ops/app',
+      'v1',
+      {
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
+      },
+      OCI_MANIFEST,
+    );
+    expect(Buffer.from(await (await fetch(`${registry.url}/v2/ops/app/blobs/${sha256(layer)}`)).arrayBuffer()).equals(layer)).toBe(true);
+    await registry.maintenance.runGc({ dryRun: false });
+    await new Promise((r) => setTimeout(r, 50)); // responses end (and are counted) after the client has them
+
+    const after = await scrape();
+    const delta = (series: string) => (sample(after, series) ?? 0) - (sample(before, series) ?? 0);
+    expect(delta('drreg_http_requests_total{method="PUT",route="manifest",status="201"}')).toBe(1);
+    expect(delta('drreg_http_requests_total{method="GET",route="blob",status="200"}')).toBe(1);
+    expect(delta('drreg_http_received_bytes_total{route="upload"}')).toBeGreaterThanOrEqual(layer.length + config.length);
+    expect(delta('drreg_http_sent_bytes_total{route="blob"}')).toBeGreaterThanOrEqual(layer.length);
+    expect(delta('drreg_http_request_duration_seconds_count{method="PUT",route="manifest"}')).toBe(1);
+    expect(delta('drreg_storage_operations_total{operation="put",outcome="ok"}')).toBeGreaterThanOrEqual(4);
+    expect(delta('drreg_storage_operations_total{operation="list",outcome="ok"}')).toBeGreaterThan(0);
+    expect(delta('drreg_gc_runs_total{outcome="ok"}')).toBe(1);
+    expect(sample(after, 'drreg_process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(after).not.toContain('ops/app');
+  });
+
+  it('is served on its own port only', async () => {
+    expect((await fetch(`${registry.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${registry.metricsUrl}/other`)).status).toBe(404);
+  });
+});
+
+describe('/healthz', () => {
+  it('answers 200 while the store answers and 503 once it does not, without a token', async () => {
+    const registry = await startTestRegistry({ env: { DRREG_AUTH_SECRET: randomBytes(32).toString('base64url') } });
+    try {
+      const r = await fetch(`${registry.url}/healthz`);
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ status: 'ok' });
+      // The storage root becomes a plain file: every store call now fails.
+      await rm(registry.root, { recursive: true, force: true });
+      await writeFile(registry.root, 'not a directory');
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // past the one-second probe cache
+      const down = await fetch(`${registry.url}/healthz`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ status: 'unavailable' });
+    } finally {
+      await registry.stop();
+      await rm(registry.root, { force: true });
+    }
+  });
+});
