@@ -44,6 +44,11 @@ const READ_WINDOW = 8 * 1024 * 1024;
 const READ_AHEAD = 3;
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound']);
+/** Answers worth another try: S3 throttling (SlowDown is a 503) and transient server errors. */
+const TRANSIENT_CODES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+/** Tries of one idempotent call before the store counts as unavailable; backoff 100 ms, then 400 ms. */
+const ATTEMPTS = 3;
+const BACKOFF_MS = 100;
 /** A concurrent start-up (another replica) may create the bucket first; the probe write decides. */
 const BUCKET_EXISTS = new Set(['BucketAlreadyOwnedByYou', 'BucketAlreadyExists']);
 
@@ -120,7 +125,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     } else {
       const length = end === undefined ? 0 : end - start + 1; // 0: to the last byte
       try {
-        source = await this.client.getPartialObject(this.options.bucket, this.name(key), start, length);
+        source = await retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal);
       } catch (err) {
         // A range that starts at the end of the object is empty, as a file read there is.
         if (errorCode(err) !== 'InvalidRange') throw this.storeError(err, key);
@@ -133,7 +138,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
     options.signal?.throwIfAborted();
     try {
-      const st = await this.client.statObject(this.options.bucket, this.name(key));
+      const st = await retried(() => this.client.statObject(this.options.bucket, this.name(key)), options.signal);
       return { key, size: st.size, modified: st.lastModified };
     } catch (err) {
       const wrapped = this.storeError(err, key);
@@ -145,7 +150,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     options.signal?.throwIfAborted();
     try {
-      await this.client.removeObject(this.options.bucket, this.name(key));
+      await retried(() => this.client.removeObject(this.options.bucket, this.name(key)), options.signal);
     } catch (err) {
       const wrapped = this.storeError(err, key);
       if (!(wrapped instanceof ObjectNotFoundError)) throw wrapped;
@@ -160,8 +165,11 @@ export class S3Store implements ObjectStore, PresignedReader {
     do {
       options.signal?.throwIfAborted();
       const page = await this.call(prefix, () =>
-        // start-after only matters on the first page; the continuation token carries it on.
-        this.client.listObjectsV2Query(bucket, this.name(prefix), token, '', 1000, token ? '' : startAfter),
+        retried(
+          // start-after only matters on the first page; the continuation token carries it on.
+          () => this.client.listObjectsV2Query(bucket, this.name(prefix), token, '', 1000, token ? '' : startAfter),
+          options.signal,
+        ),
       );
       for (const obj of page.objects) {
         if (obj.name) yield { key: obj.name.slice(this.options.prefix.length), size: obj.size, modified: obj.lastModified };
@@ -190,7 +198,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     const second = first.done ? first : await parts.next();
     if (second.done) {
       const bytes = first.done ? Buffer.alloc(0) : first.value;
-      await this.call(key, () => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length));
+      await this.call(key, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), signal));
       return bytes.length;
     }
     const recycle = (part: Buffer) => {
@@ -225,8 +233,7 @@ export class S3Store implements ObjectStore, PresignedReader {
       if (failure) throw failure;
       const part = ++partNumber;
       total += payload.length;
-      const task = this.client
-        .uploadPart({ bucketName: bucket, objectName: name, uploadID, partNumber: part, headers: {} }, payload)
+      const task = retried(() => this.client.uploadPart({ bucketName: bucket, objectName: name, uploadID, partNumber: part, headers: {} }, payload), signal)
         .then((res) => void etags.push({ part, etag: res.etag }))
         .catch((err: unknown) => void (failure ??= this.storeError(err, key)))
         .finally(() => {
@@ -260,7 +267,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   private async getWindows(key: string, start: number, end: number): Promise<AsyncIterable<Buffer>> {
     const fetchWindow = (from: number): Promise<Buffer> => {
       const length = Math.min(READ_WINDOW, end - from + 1);
-      const window = this.call(key, async () => readAll(await this.client.getPartialObject(this.options.bucket, this.name(key), from, length)));
+      const window = this.call(key, () => retried(async () => readAll(await this.client.getPartialObject(this.options.bucket, this.name(key), from, length))));
       window.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
       return window;
     };
@@ -382,6 +389,31 @@ function withIdleTimeout(base: typeof http | typeof https, ms: number): { reques
     return req;
   };
   return { request: request as typeof http.request };
+}
+
+/**
+ * Runs an idempotent store call (its request can be sent again as it was: a stat, a delete, a
+ * list page, a PUT of bytes in memory, opening a read) and tries it again on a transient failure,
+ * as S3 asks of its clients when it throttles. Calls that create state (starting or completing a
+ * multipart upload) and a read that fails midway are not retried: the registry's client does.
+ */
+async function retried<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (attempt >= ATTEMPTS || !isTransient(err) || signal?.aborted) throw err;
+      const delay = BACKOFF_MS * 4 ** (attempt - 1) * (0.5 + Math.random()); // jitter: replicas do not retry in step
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+function isTransient(err: unknown): boolean {
+  const code = errorCode(err);
+  if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
+  // minio reports a 5xx it considers retryable without the store's code.
+  return /Retryable HTTP status: 5\d\d/.test(err instanceof Error ? err.message : String(err));
 }
 
 function errorCode(err: unknown): string | undefined {
