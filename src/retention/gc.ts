@@ -224,42 +224,45 @@ export class Collector {
       const info = await store.stat(key);
       return info !== undefined && info.modified.getTime() <= rules.youngAfterMs;
     };
+    // Each link is checked and removed on its own, so several at once (round trips to the store);
+    // the phases stay in order: pruned entries go only with manifests removed before them.
     const removed = new Set<string>();
-    for (const m of snapshot.manifests.values()) {
-      if (live.manifests.has(m.digest)) continue;
+    const deadManifests = [...snapshot.manifests.values()].filter((m) => !live.manifests.has(m.digest));
+    await forEachLimit(deadManifests, STORE_PARALLELISM, async (m) => {
       const key = paths.manifestLinkKey(name, m.digest);
-      if (!(await stillOld(key))) continue;
+      if (!(await stillOld(key))) return;
       report.manifestsRemoved++;
       removed.add(m.digest);
-      if (dryRun) continue;
+      if (dryRun) return;
       if (m.subject) await store.delete(paths.referrerKey(name, m.subject, m.digest));
       await store.delete(paths.pullKey(name, m.digest));
       await store.delete(key);
       this.options.logger?.debug({ repository: name, digest: m.digest }, 'manifest removed');
-    }
-    for (const p of snapshot.pruned) {
-      // An expired pruned point goes with its manifest, not before: while the link stays (young,
-      // or still used elsewhere), the entry is what says the manifest was tagged once, so it is
-      // not kept for ever as "untagged".
-      if (p.prunedAtMs > rules.restorableAfterMs) continue;
-      if (snapshot.manifests.has(p.digest) && !removed.has(p.digest)) continue;
-      report.prunedPointsExpired++;
-      if (!dryRun) await store.delete(p.key);
-    }
-    for (const digest of snapshot.layerLinks.keys()) {
-      if (live.blobs.has(digest)) continue;
+    });
+    // An expired pruned point goes with its manifest, not before: while the link stays (young, or
+    // still used elsewhere), the entry is what says the manifest was tagged once, so it is not
+    // kept for ever as "untagged".
+    const expired = snapshot.pruned.filter(
+      (p) => p.prunedAtMs <= rules.restorableAfterMs && (!snapshot.manifests.has(p.digest) || removed.has(p.digest)),
+    );
+    report.prunedPointsExpired += expired.length;
+    if (!dryRun) await forEachLimit(expired, STORE_PARALLELISM, (p) => store.delete(p.key));
+    const deadLayers = [...snapshot.layerLinks.keys()].filter((digest) => !live.blobs.has(digest));
+    await forEachLimit(deadLayers, STORE_PARALLELISM, async (digest) => {
       const key = paths.layerLinkKey(name, digest);
-      if (!(await stillOld(key))) continue;
+      if (!(await stillOld(key))) return;
       report.layerLinksRemoved++;
-      if (dryRun) continue;
+      if (dryRun) return;
       // Remembered for a grace: a push that HEADed the blob just before gets its link back.
       await writeJson(store, paths.unlinkedLayerKey(name, digest), { unlinkedAt: new Date().toISOString() });
       await store.delete(key);
-    }
+    });
     if (!dryRun) {
+      const stale: string[] = [];
       for await (const obj of store.list(paths.unlinkedLayersPrefix(name))) {
-        if (obj.modified.getTime() <= rules.youngAfterMs) await store.delete(obj.key);
+        if (obj.modified.getTime() <= rules.youngAfterMs) stale.push(obj.key);
       }
+      await forEachLimit(stale, STORE_PARALLELISM, (key) => store.delete(key));
     }
   }
 

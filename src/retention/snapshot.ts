@@ -7,6 +7,7 @@ import { readAll, readJson } from '../registry/objects.js';
 import * as paths from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import { isNotFound } from '../storage/errors.js';
+import { forEachLimit } from './concurrency.js';
 
 export interface ManifestInfo {
   digest: string;
@@ -44,6 +45,9 @@ export interface RepositorySnapshot {
   deleted: Set<string>;
 }
 
+/** Manifests read at once while loading a snapshot (object-store round trips). */
+const READ_PARALLELISM = 8;
+
 export async function loadSnapshot(registry: Registry, name: string): Promise<RepositorySnapshot> {
   const { store } = registry;
   const snapshot: RepositorySnapshot = {
@@ -57,12 +61,16 @@ export async function loadSnapshot(registry: Registry, name: string): Promise<Re
     deleted: new Set(),
   };
 
+  const links: Array<{ digest: string; linkedAtMs: number }> = [];
   for await (const obj of store.list(paths.manifestLinksPrefix(name))) {
     const digest = paths.digestFromLinkKey(obj.key);
-    if (!digest) continue;
-    const info = await readManifestInfo(registry, name, digest, obj.modified.getTime());
-    if (info) snapshot.manifests.set(digest, info);
+    if (digest) links.push({ digest, linkedAtMs: obj.modified.getTime() });
   }
+  // Three round trips per manifest (link, index, bytes): several manifests at once.
+  await forEachLimit(links, READ_PARALLELISM, async ({ digest, linkedAtMs }) => {
+    const info = await readManifestInfo(registry, name, digest, linkedAtMs);
+    if (info) snapshot.manifests.set(digest, info);
+  });
   // Deletion markers after links: a delete through the API writes its marker before it removes
   // the link, so a link found missing above has its marker seen here (or was lost to a race).
   for await (const obj of store.list(paths.deletedManifestsPrefix(name))) {
