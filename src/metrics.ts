@@ -14,7 +14,7 @@ export class Metrics {
 
   readonly httpRequests = new Counter({
     name: 'drreg_http_requests_total',
-    help: 'HTTP requests answered, by method, route kind and status.',
+    help: 'HTTP requests, by method, route kind and status ("aborted": the client left before the response ended).',
     labelNames: ['method', 'route', 'status'] as const,
     registers: this.registers,
   });
@@ -52,7 +52,7 @@ export class Metrics {
   });
   readonly gcRuns = new Counter({
     name: 'drreg_gc_runs_total',
-    help: 'Garbage collections this process ran, by outcome (ok, error, busy: another replica held the lease).',
+    help: 'Garbage collections this process ran, by outcome (ok, dry-run, error, busy: another replica held the lease).',
     labelNames: ['outcome'] as const,
     registers: this.registers,
   });

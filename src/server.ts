@@ -43,7 +43,13 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
 
   const { url, port } = await listenOn(server, config.listen);
   const metricsServer = config.metrics.listen ? http.createServer(metricsHandler(metrics.withProcessMetrics())) : undefined;
-  const metricsUrl = metricsServer ? (await listenOn(metricsServer, config.metrics.listen)).url : undefined;
+  let metricsUrl: string | undefined;
+  try {
+    metricsUrl = metricsServer ? (await listenOn(metricsServer, config.metrics.listen)).url : undefined;
+  } catch (err) {
+    server.close(); // a start-up that fails leaves nothing listening
+    throw err;
+  }
 
   const log = logger.child({ module: 'janitor' });
   let lastDataSweep = 0;

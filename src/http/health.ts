@@ -1,24 +1,45 @@
-// GET /healthz for load balancers and orchestrators: 200 while this replica can use its store,
-// 503 when it cannot, so traffic moves to replicas that can. The probe is the store's own
-// start-up check (a small write and delete), so a read-only or full store counts as down too.
-// No authentication (probes carry no tokens), nothing revealed but the state, and at most one
-// probe per second reaches the store.
+// GET /healthz for load balancers and orchestrators: 200 while this replica can reach its store,
+// 503 when it cannot (or does not answer within 5 s), so traffic moves to replicas that can. The
+// probe is one stat of an object written once when the first probe runs: cheap on any store, and
+// it fails when the store is unreachable, refuses the credentials, or lost its data (a filesystem
+// root that went away). No authentication (probes carry no tokens), nothing revealed but the
+// state, and one probe at a time, at most one per second, reaches the store.
 import type { Context, Next } from 'koa';
+import * as paths from '../registry/paths.js';
 import type { ObjectStore } from '../storage/driver.js';
 
 const PROBE_TIMEOUT_MS = 5000;
 const CACHE_MS = 1000;
 
 export function healthEndpoint(store: ObjectStore) {
-  let last: { at: number; ok: Promise<boolean> } | undefined;
+  let written = false;
+  let running: Promise<boolean> | undefined;
+  let last: { at: number; ok: boolean } | undefined;
+
   const probe = async (): Promise<boolean> => {
     try {
-      await store.check({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-      return true;
+      if (!written) {
+        await store.put(paths.HEALTH_PROBE_KEY, Buffer.from('ok'));
+        written = true;
+      }
+      return (await store.stat(paths.HEALTH_PROBE_KEY)) !== undefined;
     } catch {
       return false;
     }
   };
+  const state = (): Promise<boolean> => {
+    if (last && Date.now() - last.at <= CACHE_MS) return Promise.resolve(last.ok);
+    running ??= probe().then((ok) => {
+      last = { at: Date.now(), ok };
+      running = undefined;
+      return ok;
+    });
+    // A store that hangs is down for the balancer; the probe goes on, and is reused, meanwhile.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)));
+    return Promise.race([running, timeout]).finally(() => clearTimeout(timer));
+  };
+
   return async (ctx: Context, next: Next) => {
     if (ctx.path !== '/healthz') return next();
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
@@ -26,8 +47,7 @@ export function healthEndpoint(store: ObjectStore) {
       ctx.status = 405;
       return;
     }
-    if (!last || Date.now() - last.at > CACHE_MS) last = { at: Date.now(), ok: probe() };
-    const ok = await last.ok;
+    const ok = await state();
     ctx.set('Cache-Control', 'no-store');
     ctx.status = ok ? 200 : 503;
     ctx.body = { status: ok ? 'ok' : 'unavailable' };

@@ -20,6 +20,7 @@
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
 //   gc/last-report                                     what the last collection did
 //   settings/retention-policies                        policies set through the admin API (override config)
+//   health/probe                                       "ok": what GET /healthz stats
 //
 // Repository path components match [a-z0-9]+(sep[a-z0-9]+)*, so they never start with "_": the
 // underscore-prefixed directories cannot collide with a nested repository name (same trick as
@@ -37,6 +38,7 @@ export const SWEEP_INTENTS_PREFIX = 'gc/sweeping/';
 export const GC_LEASE_KEY = 'gc/lease';
 export const GC_REPORT_KEY = 'gc/last-report';
 export const RETENTION_POLICIES_KEY = 'settings/retention-policies';
+export const HEALTH_PROBE_KEY = 'health/probe';
 
 function split(digest: string): { algorithm: string; hex: string } {
   return parseDigest(digest);

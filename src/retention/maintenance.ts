@@ -84,7 +84,7 @@ export class Maintenance {
         },
       }).run();
       this.status = { running: false, lastReport: report };
-      this.metrics?.gcRuns.inc({ outcome: 'ok' });
+      this.metrics?.gcRuns.inc({ outcome: report.dryRun ? 'dry-run' : 'ok' });
       if (!report.dryRun) {
         this.metrics?.gcSweptBlobs.inc(report.blobsSwept);
         this.metrics?.gcFreedBytes.inc(report.bytesFreed + report.uploadBytesFreed);

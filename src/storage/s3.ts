@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable, addAbortSignal } from 'node:stream';
+import { setTimeout } from 'node:timers/promises';
 import { Client } from 'minio';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PresignedReader, PutOptions } from './driver.js';
 import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
@@ -44,8 +45,13 @@ const READ_WINDOW = 8 * 1024 * 1024;
 const READ_AHEAD = 3;
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound']);
-/** Answers worth another try: S3 throttling (SlowDown is a 503) and transient server errors. */
-const TRANSIENT_CODES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+/**
+ * Answers worth another try: S3 throttling (SlowDown is a 503, some stores answer 429) and
+ * transient server errors. minio reports these statuses as "Retryable HTTP status: N" without
+ * the store's code; network failures keep theirs.
+ */
+const RETRYABLE_STATUS = /^(408|429|499|5\d\d)$/;
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 /** Tries of one idempotent call before the store counts as unavailable; backoff 100 ms, then 400 ms. */
 const ATTEMPTS = 3;
 const BACKOFF_MS = 100;
@@ -75,9 +81,9 @@ export class S3Store implements ObjectStore, PresignedReader {
       pathStyle: options.pathStyle,
       transport: withIdleTimeout(useSSL ? https : http, IDLE_TIMEOUT_MS),
       transportAgent: this.agent,
-      // minio's one retry replaces the store's error code (SlowDown, InternalError...) with
-      // "Request failed after 1 retries" and leaves the failed response unread; the caller (or the
-      // registry's client) retries instead, with the real reason in hand.
+      // minio's own retry sleeps without regard to aborts and logs with console.warn; retried()
+      // below retries idempotent calls itself (a throttling status reaches it as "Retryable HTTP
+      // status: N", minio does not read the store's error body for those).
       retryOptions: { disableRetry: true },
     });
     this.where = `${url.origin} bucket ${options.bucket}`;
@@ -384,7 +390,12 @@ function asBuffer(chunk: unknown): Buffer {
 /** Fails a request whose socket stays silent for `ms` (connect included), as ETIMEDOUT. */
 function withIdleTimeout(base: typeof http | typeof https, ms: number): { request: typeof http.request } {
   const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void) => {
-    const req = base.request(options, callback);
+    const req = base.request(options, (res) => {
+      // minio throws on these statuses without reading the body, which would hold the socket
+      // until the idle timeout: drain it so the connection goes back to the pool.
+      if (RETRYABLE_STATUS.test(String(res.statusCode))) res.resume();
+      callback?.(res);
+    });
     req.setTimeout(ms, () => req.destroy(Object.assign(new Error(`no answer from the store for ${ms / 1000} s`), { code: 'ETIMEDOUT' })));
     return req;
   };
@@ -399,12 +410,13 @@ function withIdleTimeout(base: typeof http | typeof https, ms: number): { reques
  */
 async function retried<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted(); // an aborted put must not be sent again and land after all
     try {
       return await op();
     } catch (err) {
       if (attempt >= ATTEMPTS || !isTransient(err) || signal?.aborted) throw err;
       const delay = BACKOFF_MS * 4 ** (attempt - 1) * (0.5 + Math.random()); // jitter: replicas do not retry in step
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await setTimeout(delay, undefined, { signal }).catch(() => undefined); // woken early by an abort, then thrown above
     }
   }
 }
@@ -412,8 +424,8 @@ async function retried<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T
 function isTransient(err: unknown): boolean {
   const code = errorCode(err);
   if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
-  // minio reports a 5xx it considers retryable without the store's code.
-  return /Retryable HTTP status: 5\d\d/.test(err instanceof Error ? err.message : String(err));
+  const status = /Retryable HTTP status: (\d{3})/.exec(err instanceof Error ? err.message : String(err))?.[1];
+  return status !== undefined && RETRYABLE_STATUS.test(status);
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -1,5 +1,6 @@
 // Operations: Prometheus metrics on their own port, and /healthz following the store's reachability.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -59,6 +60,22 @@ describe('metrics', () => {
     expect(delta('drreg_gc_runs_total{outcome="ok"}')).toBe(1);
     expect(sample(after, 'drreg_process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(after).not.toContain('ops/app');
+  });
+
+  it('counts a request the client abandons as aborted, not as a status it never got', async () => {
+    const before = await scrape();
+    const start = await fetch(`${registry.url}/v2/ops/abandoned/blobs/uploads/`, { method: 'POST' });
+    const location = new URL(start.headers.get('location')!, registry.url);
+    const req = http.request({ host: location.hostname, port: location.port, path: location.pathname, method: 'PATCH' });
+    req.on('error', () => undefined);
+    req.write(randomBytes(100_000));
+    await new Promise((r) => setTimeout(r, 100));
+    req.destroy(); // the client goes away mid-body
+    await new Promise((r) => setTimeout(r, 200));
+    const after = await scrape();
+    const series = 'drreg_http_requests_total{method="PATCH",route="upload",status="aborted"}';
+    expect((sample(after, series) ?? 0) - (sample(before, series) ?? 0)).toBe(1);
+    expect(after).not.toContain('method="PATCH",route="upload",status="404"');
   });
 
   it('is served on its own port only', async () => {

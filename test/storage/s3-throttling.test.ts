@@ -14,8 +14,8 @@ const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</
 
 /** Forwards to Swift, unchanged (the Host header too, which the signature covers), except that it throttles on demand. */
 class ThrottlingProxy {
-  /** Requests of this method still to be refused with 503 SlowDown. */
-  throttle = { method: '', remaining: 0 };
+  /** Requests of this method still to be refused with `status` (503 SlowDown, or 429). */
+  throttle = { method: '', remaining: 0, status: 503 };
   /** Requests of each method that reached the proxy. */
   readonly seen = new Map<string, number>();
   private readonly server: http.Server;
@@ -26,7 +26,7 @@ class ThrottlingProxy {
       if (req.method === this.throttle.method && this.throttle.remaining > 0) {
         this.throttle.remaining--;
         req.resume();
-        res.writeHead(503, { 'Content-Type': 'application/xml' }).end(SLOW_DOWN);
+        res.writeHead(this.throttle.status, { 'Content-Type': 'application/xml' }).end(SLOW_DOWN);
         return;
       }
       const upstream = http.request(
@@ -52,8 +52,8 @@ class ThrottlingProxy {
   }
 
   /** Throttles the next `count` requests of `method`; returns a counter of that method's requests from now on. */
-  arm(method: string, count: number): () => number {
-    this.throttle = { method, remaining: count };
+  arm(method: string, count: number, status = 503): () => number {
+    this.throttle = { method, remaining: count, status };
     const before = this.seen.get(method) ?? 0;
     return () => (this.seen.get(method) ?? 0) - before;
   }
@@ -113,5 +113,23 @@ describe('s3 driver under throttling', () => {
     expect(requests()).toBe(3);
     proxy.arm('PUT', 0);
     expect(await store.stat('c/never')).toBeUndefined(); // nothing half-written
+  });
+  it('retries a 429 too', async () => {
+    const requests = proxy.arm('PUT', 1, 429);
+    await store.put('d/object', Buffer.from('y'));
+    expect(requests()).toBe(2);
+  });
+
+  it('stops retrying once the put is aborted, and stores nothing', async () => {
+    const requests = proxy.arm('PUT', 10);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error('client went away')), 150);
+    const started = Date.now();
+    const failed = await store.put('e/aborted', Buffer.from('z'), { signal: abort.signal }).catch((err: unknown) => err);
+    expect((failed as Error).message).toMatch(/client went away/);
+    expect(Date.now() - started).toBeLessThan(400); // not the whole backoff
+    expect(requests()).toBeLessThanOrEqual(2);
+    proxy.arm('PUT', 0);
+    expect(await store.stat('e/aborted')).toBeUndefined();
   });
 });

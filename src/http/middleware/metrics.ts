@@ -14,7 +14,9 @@ export function httpMetrics(metrics: Metrics) {
     const socket = ctx.req.socket;
     ctx.res.once('close', () => {
       end();
-      const status = String(ctx.res.headersSent ? ctx.res.statusCode : ctx.status);
+      // A client that went away before the response ended has no status of its own (Koa's
+      // default would say 404).
+      const status = ctx.res.writableFinished ? String(ctx.res.statusCode) : 'aborted';
       metrics.httpRequests.inc({ method: ctx.method, route, status });
       const before = counted.get(socket) ?? { read: 0, written: 0 };
       const now = { read: socket.bytesRead, written: socket.bytesWritten };
