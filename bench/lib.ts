@@ -21,7 +21,7 @@ async function waitUp(url: string, child: ChildProcess, log: () => string): Prom
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) break;
     try {
-      if ((await fetch(`${url}/v2/`)).status === 200) return;
+      if ((await fetch(`${url}/healthz`)).status === 200) return; // with or without auth
     } catch {
       // not yet listening
     }
