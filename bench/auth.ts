@@ -16,14 +16,6 @@ const password = randomBytes(12).toString('hex');
 const credentials = `Basic ${Buffer.from(`ops:${password}`).toString('base64')}`;
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-const open = await startOurs('no auth', { DRREG_STORAGE_FILESYSTEM_FSYNC: 'false' });
-const guarded = await startOurs('token auth', {
-  DRREG_STORAGE_FILESYSTEM_FSYNC: 'false',
-  DRREG_AUTH_SECRET: randomBytes(32).toString('base64url'),
-  DRREG_AUTH_USERS: JSON.stringify([{ name: 'ops', password: await hashPassword(password) }]),
-  DRREG_AUTH_ACCESS: JSON.stringify([{ repositories: '*', users: ['ops'], actions: ['pull', 'push'] }]),
-});
-
 async function token(url: string, scope: string): Promise<string> {
   const r = await fetch(`${url}/auth/token?service=dr-registry&scope=${scope}`, { headers: { Authorization: credentials } });
   if (r.status !== 200) throw new Error(`token: ${r.status} ${await r.text()}`);
@@ -56,7 +48,22 @@ async function load(url: string, headers: Record<string, string>) {
   return { rps: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99 };
 }
 
+// Every registry started is stopped at the end, whatever fails on the way.
+const started: Array<{ stop(): Promise<void> }> = [];
+async function start(...args: Parameters<typeof startOurs>) {
+  const registry = await startOurs(...args);
+  started.push(registry);
+  return registry;
+}
+
 try {
+  const open = await start('no auth', { DRREG_STORAGE_FILESYSTEM_FSYNC: 'false' });
+  const guarded = await start('token auth', {
+    DRREG_STORAGE_FILESYSTEM_FSYNC: 'false',
+    DRREG_AUTH_SECRET: randomBytes(32).toString('base64url'),
+    DRREG_AUTH_USERS: JSON.stringify([{ name: 'ops', password: await hashPassword(password) }]),
+    DRREG_AUTH_ACCESS: JSON.stringify([{ repositories: '*', users: ['ops'], actions: ['pull', 'push'] }]),
+  });
   const openHeaders = await pushImage(open.url, undefined);
   const pushToken = await token(guarded.url, 'repository:bench/app:pull,push');
   await pushImage(guarded.url, `Bearer ${pushToken}`);
@@ -74,13 +81,12 @@ try {
   const withAuth = best(authRuns);
 
   // A fresh registry process has not verified this password yet: the first login pays scrypt.
-  const fresh = await startOurs('token auth, first login', {
+  const fresh = await start('token auth, first login', {
     DRREG_STORAGE_FILESYSTEM_FSYNC: 'false',
     DRREG_AUTH_SECRET: randomBytes(32).toString('base64url'),
     DRREG_AUTH_USERS: JSON.stringify([{ name: 'ops', password: await hashPassword(password) }]),
   });
   const firstLogin = await timed(() => token(fresh.url, 'repository:bench/app:pull'));
-  await fresh.stop();
   const logins = await load(`${guarded.url}/auth/token?service=dr-registry&scope=repository:bench/app:pull`, { Authorization: credentials });
 
   const row = (name: string, r: { rps: number; p50: number; p99: number }) =>
@@ -93,6 +99,5 @@ try {
   console.log(`ratio with auth / without: ${(withAuth.rps / plain.rps).toFixed(2)}x req/s, ${(withAuth.p99 / Math.max(plain.p99, 1)).toFixed(2)}x p99`);
   console.log(`first login of a user (scrypt, default cost): ${(firstLogin.seconds * 1000).toFixed(0)} ms`);
 } finally {
-  await open.stop();
-  await guarded.stop();
+  await Promise.all(started.map((r) => r.stop()));
 }
