@@ -46,8 +46,8 @@ describe.each([
     await hostB(['copy', '--dest-tls-verify=false', `oci:${path.join(work, 'b')}:v1`, `docker://${registry.hostPort}/site/system-b:latest`]);
 
     const sent = requests.slice(before).filter((r) => r.path.includes('/blobs/uploads/')).reduce((n, r) => n + r.bytesIn, 0);
-    // bytesIn counts socket bytes from the request's start, so it may miss the first buffered chunk.
-    if (sendsBase) expect(sent).toBeGreaterThan(0.95 * baseSize(b));
+    // bytesIn counts the connection's bytes (headers too) since its previous request.
+    if (sendsBase) expect(sent).toBeGreaterThan(baseSize(b));
     else expect(sent).toBeLessThan(baseSize(b) / 10);
 
     // Either way the base is stored once: the parts under data/ add up to the distinct blobs.
@@ -107,7 +107,7 @@ describe.each([
     await hostB(['copy', '--dest-tls-verify=false', '--dest-creds', `${user}:${password}`, `oci:${path.join(work, 'b')}:v1`, `docker://${registry.hostPort}/site/system-b:latest`]);
 
     const sent = requests.slice(before).filter((r) => r.path.includes('/blobs/uploads/')).reduce((n, r) => n + r.bytesIn, 0);
-    if (sendsBase) expect(sent).toBeGreaterThan(0.95 * baseSize(b));
+    if (sendsBase) expect(sent).toBeGreaterThan(baseSize(b));
     else expect(sent).toBeLessThan(baseSize(b) / 10);
     let stored = 0;
     for await (const obj of registry.store.list('data/')) stored += obj.size;

@@ -17,10 +17,12 @@ export interface TestRegistry extends RunningRegistry {
 }
 
 export interface RequestLine {
+  requestId: string;
   method: string;
   path: string;
   status: number;
   bytesIn: number;
+  bytesOut: number;
 }
 
 export async function startTestRegistry(

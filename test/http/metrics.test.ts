@@ -1,9 +1,10 @@
-// Operations: Prometheus metrics on their own port, and /healthz following the store's reachability.
+// Operations: Prometheus metrics on their own port, /healthz following the store's reachability,
+// and the request log.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+import { startTestRegistry, type RequestLine, type TestRegistry } from '../helpers/registry.js';
 import { OCI_MANIFEST, pushBlob, putManifest, sha256 } from './client.js';
 
 /** The value of one sample line of the Prometheus text, e.g. `name{a="b"}`; undefined if absent. */
@@ -101,6 +102,37 @@ describe('/healthz', () => {
     } finally {
       await registry.stop();
       await rm(registry.root, { force: true });
+    }
+  });
+});
+
+describe('request log', () => {
+  it('logs one line per request with its id and every byte it moved, and echoes the id', async () => {
+    const requests: RequestLine[] = [];
+    const registry = await startTestRegistry({ requests });
+    try {
+      const blob = randomBytes(200_000);
+      const up = await fetch(`${registry.url}/v2/ops/log/blobs/uploads/?digest=${sha256(blob)}`, {
+        method: 'POST',
+        body: blob,
+        headers: { 'X-Request-Id': 'push-0001' },
+      });
+      expect(up.status).toBe(201);
+      expect(up.headers.get('x-request-id')).toBe('push-0001');
+      const get = await fetch(`${registry.url}/v2/ops/log/blobs/${sha256(blob)}`, { headers: { 'X-Request-Id': 'bad id with spaces' } });
+      expect(Buffer.from(await get.arrayBuffer()).length).toBe(blob.length);
+      const generated = get.headers.get('x-request-id')!;
+      expect(generated).toMatch(/^[0-9a-f-]{36}$/); // an unsafe id is replaced, not echoed
+      await new Promise((r) => setTimeout(r, 50));
+
+      const push = requests.find((r) => r.method === 'POST')!;
+      expect(push).toMatchObject({ requestId: 'push-0001', status: 201, path: '/v2/ops/log/blobs/uploads/' });
+      expect(push.bytesIn).toBeGreaterThanOrEqual(blob.length); // the whole body, the first chunk too
+      const pull = requests.find((r) => r.method === 'GET' && r.requestId === generated)!;
+      expect(pull.bytesOut).toBeGreaterThanOrEqual(blob.length);
+      expect(pull.bytesIn).toBeLessThan(1000); // just its headers, though the connection was reused
+    } finally {
+      await registry.stop();
     }
   });
 });

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../../logger.js';
+import { requestBytes } from './request-bytes.js';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -15,19 +16,16 @@ export function requestLog(logger: Logger) {
     ctx.state.requestId = requestId;
     ctx.state.log = log.child({ requestId });
     ctx.set('X-Request-Id', requestId);
-    const socket = ctx.req.socket;
-    // Socket counters, not a 'data' listener: listening would start the body flowing early.
-    const readBefore = socket.bytesRead;
-    const writtenBefore = socket.bytesWritten;
     const done = () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const bytes = requestBytes(ctx);
       const fields = {
         requestId,
         method: ctx.method,
         path: ctx.path,
         status: ctx.res.headersSent ? ctx.res.statusCode : ctx.status,
-        bytesIn: socket.bytesRead - readBefore, // headers included; the socket may be reused
-        bytesOut: socket.bytesWritten - writtenBefore,
+        bytesIn: bytes.in, // headers included
+        bytesOut: bytes.out,
         ms: Math.round(ms * 10) / 10,
         error: ctx.state.error,
         aborted: !ctx.res.writableFinished || undefined,
