@@ -7,11 +7,17 @@ import type { Context } from 'koa';
 
 const charged = new WeakMap<Socket, { read: number; written: number }>();
 
+/** Remembers the request's connection: when the response closes, `ctx.req.socket` may be gone. */
+export function noteConnection(ctx: Context): void {
+  ctx.state.connection ??= ctx.req.socket;
+}
+
 /** Bytes in and out of this request, once its response has ended; the same answer on every call. */
 export function requestBytes(ctx: Context): { in: number; out: number } {
   const memo = ctx.state.requestBytes as { in: number; out: number } | undefined;
   if (memo) return memo;
-  const socket = ctx.req.socket;
+  const socket = (ctx.state.connection ?? ctx.req.socket) as Socket | null | undefined;
+  if (!socket) return (ctx.state.requestBytes = { in: 0, out: 0 });
   const before = charged.get(socket) ?? { read: 0, written: 0 };
   const now = { read: socket.bytesRead, written: socket.bytesWritten };
   charged.set(socket, now);

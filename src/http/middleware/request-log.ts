@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../../logger.js';
-import { requestBytes } from './request-bytes.js';
+import { noteConnection, requestBytes } from './request-bytes.js';
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -16,6 +16,7 @@ export function requestLog(logger: Logger) {
     ctx.state.requestId = requestId;
     ctx.state.log = log.child({ requestId });
     ctx.set('X-Request-Id', requestId);
+    noteConnection(ctx);
     const done = () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const bytes = requestBytes(ctx);
