@@ -33,7 +33,7 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
   app.use(httpMetrics(metrics));
   app.use(requestLog(logger));
   app.use(errorMiddleware());
-  app.use(healthEndpoint(registry.store));
+  app.use(healthEndpoint(() => registry.storeReachable()));
   const auth = createAuth(config, { onLoginFailure: () => metrics.loginFailures.inc() });
   if (auth.tokenEndpoint) app.use(auth.tokenEndpoint);
   app.use(

@@ -1,32 +1,17 @@
-// GET /healthz for load balancers and orchestrators: 200 while this replica can reach its store,
-// 503 when it cannot (or does not answer within 5 s), so traffic moves to replicas that can. The
-// probe is one stat of an object written once when the first probe runs: cheap on any store, and
-// it fails when the store is unreachable, refuses the credentials, or lost its data (a filesystem
-// root that went away). No authentication (probes carry no tokens), nothing revealed but the
-// state, and one probe at a time, at most one per second, reaches the store.
+// GET /healthz for load balancers and orchestrators: 200 while this replica can reach its store
+// (Registry.storeReachable: one stat of a probe object), 503 when it cannot or does not answer
+// within 5 s, so traffic moves to replicas that can. No authentication (probes carry no tokens),
+// nothing revealed but the state, and one probe at a time, at most one per second, reaches the
+// store.
 import type { Context, Next } from 'koa';
-import * as paths from '../registry/paths.js';
-import type { ObjectStore } from '../storage/driver.js';
 
 const PROBE_TIMEOUT_MS = 5000;
 const CACHE_MS = 1000;
 
-export function healthEndpoint(store: ObjectStore) {
-  let written = false;
+export function healthEndpoint(probe: () => Promise<boolean>) {
   let running: Promise<boolean> | undefined;
   let last: { at: number; ok: boolean } | undefined;
 
-  const probe = async (): Promise<boolean> => {
-    try {
-      if (!written) {
-        await store.put(paths.HEALTH_PROBE_KEY, Buffer.from('ok'));
-        written = true;
-      }
-      return (await store.stat(paths.HEALTH_PROBE_KEY)) !== undefined;
-    } catch {
-      return false;
-    }
-  };
   const state = (): Promise<boolean> => {
     if (last && Date.now() - last.at <= CACHE_MS) return Promise.resolve(last.ok);
     running ??= probe().then((ok) => {

@@ -3,6 +3,7 @@
 import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
 import { Manifests } from './manifests.js';
+import * as paths from './paths.js';
 import { RecoveryPoints } from './recovery-points.js';
 import { Referrers } from './referrers.js';
 import { Repositories } from './repositories.js';
@@ -29,6 +30,7 @@ export class Registry {
   readonly uploads: Uploads;
   readonly recoveryPoints: RecoveryPoints;
   readonly tombstones: Tombstones;
+  private probeWritten = false;
 
   constructor(
     readonly store: ObjectStore,
@@ -92,5 +94,22 @@ export class Registry {
     if (!(await this.blobs.claimInRepo(from, digest))) return false;
     await this.linkBlob(repo, digest);
     return true;
+  }
+
+  /**
+   * Whether the store answers and still holds what this process wrote: one stat of a probe
+   * object, written the first time. Fails when the store is unreachable, refuses the credentials,
+   * or lost its data (a filesystem root that went away). For health checks; throws nothing.
+   */
+  async storeReachable(): Promise<boolean> {
+    try {
+      if (!this.probeWritten) {
+        await this.store.put(paths.HEALTH_PROBE_KEY, Buffer.from('ok'));
+        this.probeWritten = true;
+      }
+      return (await this.store.stat(paths.HEALTH_PROBE_KEY)) !== undefined;
+    } catch {
+      return false;
+    }
   }
 }

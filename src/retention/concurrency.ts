@@ -1,6 +1,9 @@
 // Bounded parallelism for the collector: object-store calls are round trips, so a few in flight
 // at once multiply throughput without flooding the store.
 
+/** Store calls the collector keeps in flight (marking, cleaning, tombstoning, sweeping). */
+export const STORE_PARALLELISM = 8;
+
 /**
  * Runs `fn` over `items` with at most `limit` calls in flight. After the first failure no new
  * item starts, and it rejects with that failure once the calls in flight have settled: a

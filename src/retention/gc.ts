@@ -18,7 +18,7 @@ import { parseManifest } from '../registry/manifest-format.js';
 import { readAll, readJson, writeJson } from '../registry/objects.js';
 import * as paths from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
-import { forEachLimit } from './concurrency.js';
+import { STORE_PARALLELISM, forEachLimit } from './concurrency.js';
 import { LeaseLostError, acquireLease } from './lease.js';
 import { liveness, type Liveness, type LivenessRules } from './liveness.js';
 import { loadSnapshot, type RepositorySnapshot } from './snapshot.js';
@@ -74,8 +74,6 @@ export interface GcReport {
 }
 
 const MAX_REPAIR_ROUNDS = 3;
-/** Store calls the collector keeps in flight when it tombstones and sweeps candidates. */
-const STORE_PARALLELISM = 8;
 
 export class Collector {
   private readonly owner = randomUUID();

@@ -7,7 +7,7 @@ import { readAll, readJson } from '../registry/objects.js';
 import * as paths from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import { isNotFound } from '../storage/errors.js';
-import { forEachLimit } from './concurrency.js';
+import { STORE_PARALLELISM, forEachLimit } from './concurrency.js';
 
 export interface ManifestInfo {
   digest: string;
@@ -45,9 +45,6 @@ export interface RepositorySnapshot {
   deleted: Set<string>;
 }
 
-/** Manifests read at once while loading a snapshot (object-store round trips). */
-const READ_PARALLELISM = 8;
-
 export async function loadSnapshot(registry: Registry, name: string): Promise<RepositorySnapshot> {
   const { store } = registry;
   const snapshot: RepositorySnapshot = {
@@ -67,7 +64,7 @@ export async function loadSnapshot(registry: Registry, name: string): Promise<Re
     if (digest) links.push({ digest, linkedAtMs: obj.modified.getTime() });
   }
   // Three round trips per manifest (link, index, bytes): several manifests at once.
-  await forEachLimit(links, READ_PARALLELISM, async ({ digest, linkedAtMs }) => {
+  await forEachLimit(links, STORE_PARALLELISM, async ({ digest, linkedAtMs }) => {
     const info = await readManifestInfo(registry, name, digest, linkedAtMs);
     if (info) snapshot.manifests.set(digest, info);
   });

@@ -6,7 +6,7 @@ import { SignJWT, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/crypto/passwords.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
-import { OCI_MANIFEST, errorCode, raw, sha256 } from './client.js';
+import { OCI_MANIFEST, errorCode, imageManifest, raw, sha256 } from './client.js';
 
 const SECRET = randomBytes(32).toString('base64url');
 const CHEAP = { logN: 10, r: 8, p: 1 }; // tests need hashes, not slow ones
@@ -57,12 +57,7 @@ describe('token auth', () => {
       const r = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, authed(t, { method: 'POST', body: blob }));
       expect(r.status, await r.text()).toBe(201);
     }
-    const manifest = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
-    });
+    const manifest = JSON.stringify(imageManifest(config, [layer]));
     const r = await fetch(`${url}/v2/${repo}/manifests/${tag}`, authed(t, { method: 'PUT', body: manifest, headers: { 'Content-Type': OCI_MANIFEST } }));
     expect(r.status, await r.text()).toBe(201);
     return { layer: sha256(layer), manifest: sha256(manifest) };

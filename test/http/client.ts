@@ -28,18 +28,22 @@ export async function putManifest(base: string, repo: string, ref: string, body:
 }
 
 /** An image manifest over fresh config and layer blobs pushed to `repo`. */
+/** An OCI image manifest (as an object) over these config and layer bytes. */
+export function imageManifest(config: Buffer, layers: Buffer[]) {
+  return {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(l), size: l.length })),
+  };
+}
+
 export async function pushImage(base: string, repo: string, seed: string, extra: Record<string, unknown> = {}) {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
   const layer = Buffer.from(`layer of ${seed}`);
   await pushBlob(base, repo, config);
   await pushBlob(base, repo, layer);
-  return {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
-    ...extra,
-  };
+  return { ...imageManifest(config, [layer]), ...extra };
 }
 
 export interface RawResponse {

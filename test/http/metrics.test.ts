@@ -5,7 +5,7 @@ import http from 'node:http';
 import { rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRegistry, type RequestLine, type TestRegistry } from '../helpers/registry.js';
-import { OCI_MANIFEST, pushBlob, putManifest, sha256 } from './client.js';
+import { OCI_MANIFEST, imageManifest, pushBlob, putManifest, sha256 } from './client.js';
 
 /** The value of one sample line of the Prometheus text, e.g. `name{a="b"}`; undefined if absent. */
 function sample(text: string, series: string): number | undefined {
@@ -33,18 +33,7 @@ describe('metrics', () => {
     const config = Buffer.from('{"os":"linux"}');
     await pushBlob(registry.url, 'ops/app', config);
     await pushBlob(registry.url, 'ops/app', layer);
-    await putManifest(
-      registry.url,
-      'ops/app',
-      'v1',
-      {
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
-      },
-      OCI_MANIFEST,
-    );
+    await putManifest(registry.url, 'ops/app', 'v1', imageManifest(config, [layer]), OCI_MANIFEST);
     expect(Buffer.from(await (await fetch(`${registry.url}/v2/ops/app/blobs/${sha256(layer)}`)).arrayBuffer()).equals(layer)).toBe(true);
     await registry.maintenance.runGc({ dryRun: false });
     await new Promise((r) => setTimeout(r, 50)); // responses end (and are counted) after the client has them

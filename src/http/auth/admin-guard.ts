@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { RegistryError } from '../../registry/errors.js';
+import { basicCredentials, bearerToken } from './credentials.js';
 import { ADMIN } from './scope.js';
 import type { Tokens } from './tokens.js';
 import type { Users } from './users.js';
@@ -21,7 +22,7 @@ export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
 
   const admitted = async (ctx: Context): Promise<boolean> => {
     const header = ctx.get('Authorization');
-    const bearer = /^Bearer (.+)$/.exec(header)?.[1];
+    const bearer = bearerToken(header);
     // Compare digests in constant time: no early exit that would leak the token byte by byte.
     if (bearer !== undefined && expected && timingSafeEqual(digest(bearer), expected)) return true;
     if (!accounts) return false;
@@ -30,12 +31,8 @@ export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
       const scoped = verified?.access.some((e) => e.type === ADMIN.type && e.name === ADMIN.name && e.actions.includes('*'));
       return scoped === true && verified?.user !== undefined && accounts.admins.has(verified.user);
     }
-    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header)?.[1];
-    if (basic === undefined) return false;
-    const decoded = Buffer.from(basic, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    const name = decoded.slice(0, colon);
-    return colon > 0 && accounts.admins.has(name) && (await accounts.users.check(name, decoded.slice(colon + 1)));
+    const basic = basicCredentials(header);
+    return basic !== undefined && accounts.admins.has(basic.name) && (await accounts.users.check(basic.name, basic.password));
   };
 
   return async (ctx: Context, next: Next) => {

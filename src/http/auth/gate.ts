@@ -4,6 +4,7 @@
 // scope to ask for, as in Distribution, so docker, containerd and skopeo fetch a token and retry.
 import type { Context } from 'koa';
 import { RegistryError } from '../../registry/errors.js';
+import { bearerToken } from './credentials.js';
 import type { Rights } from './rights.js';
 import { CATALOG, formatScope, type AccessEntry, type RepositoryAction } from './scope.js';
 import type { Tokens } from './tokens.js';
@@ -46,7 +47,7 @@ export class TokenGate implements Gate {
 
   async admit(ctx: Context, need: Need): Promise<RequestAccess> {
     const header = ctx.get('Authorization');
-    const bearer = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const bearer = bearerToken(header);
     if (!bearer) throw this.challenge(ctx, need, header ? 'invalid_request' : undefined, 'authentication required');
     const verified = await this.options.tokens.verify(bearer);
     if (!verified) throw this.challenge(ctx, need, 'invalid_token', 'the token is invalid or has expired');

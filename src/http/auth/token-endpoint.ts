@@ -6,6 +6,7 @@
 import type { Context, Next } from 'koa';
 import { isValidName } from '../../registry/names.js';
 import { HttpError } from '../errors.js';
+import { basicCredentials } from './credentials.js';
 import { ANONYMOUS, type Rights } from './rights.js';
 import { ADMIN, CATALOG, parseScopes, type AccessEntry, type RepositoryAction } from './scope.js';
 import type { Tokens } from './tokens.js';
@@ -96,13 +97,9 @@ export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }:
 async function basicUser(ctx: Context, users: Users): Promise<string | undefined | false> {
   const header = ctx.get('Authorization');
   if (!header) return undefined;
-  const encoded = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header)?.[1];
-  if (!encoded) return false;
-  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return false;
-  const [name, password] = [decoded.slice(0, colon), decoded.slice(colon + 1)];
-  if (name === ANONYMOUS) return false; // a reserved word in access rules, never a user
+  const basic = basicCredentials(header);
+  if (!basic || basic.name === ANONYMOUS) return false; // "anonymous": a word in access rules, never a user
+  const { name, password } = basic;
   return (await users.check(name, password)) ? name : false;
 }
 
