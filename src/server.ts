@@ -12,6 +12,7 @@ import { sweepUploadData } from './retention/upload-data.js';
 import type { ObjectStore } from './storage/driver.js';
 import { createStore } from './storage/index.js';
 import { MeteredStore } from './storage/metered.js';
+import { createTlsServer } from './tls/server.js';
 
 export interface RunningRegistry {
   url: string;
@@ -19,6 +20,7 @@ export interface RunningRegistry {
   registry: Registry;
   maintenance: Maintenance;
   store: ObjectStore;
+  /** An https.Server (same timeouts and close methods) when tls.certificate is set. */
   server: http.Server;
   metrics: Metrics;
   /** The metrics server's URL when metrics.listen is set. */
@@ -33,7 +35,9 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   const registry = new Registry(store, registryOptions(config));
   const maintenance = new Maintenance(registry, config, logger, metrics);
   const app = createApp({ config, registry, maintenance, logger, metrics });
-  const server = http.createServer(app.callback());
+  // HTTPS when tls.certificate is set (docs/tls.md); a bad file stops start-up here, naming it.
+  const tlsServer = config.tls.certificate ? await createTlsServer(app.callback(), config.tls, logger) : undefined;
+  const server = (tlsServer?.server as unknown as http.Server | undefined) ?? http.createServer(app.callback());
   // Node ends any request after requestTimeout (300 s by default): a multi-GB push on a slow link
   // would die. Bound idle sockets and slow headers instead.
   server.requestTimeout = 0;
@@ -41,13 +45,14 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   server.timeout = config.http.idleTimeout;
   server.keepAliveTimeout = 65_000;
 
-  const { url, port } = await listenOn(server, config.listen);
+  const { url, port } = await listenOn(server, config.listen, tlsServer ? 'https' : 'http');
   const metricsServer = config.metrics.listen ? http.createServer(metricsHandler(metrics.withProcessMetrics())) : undefined;
   let metricsUrl: string | undefined;
   try {
     metricsUrl = metricsServer ? (await listenOn(metricsServer, config.metrics.listen)).url : undefined;
   } catch (err) {
     server.close(); // a start-up that fails leaves nothing listening
+    tlsServer?.stop();
     throw err;
   }
 
@@ -82,6 +87,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
     metricsUrl,
     async close() {
       clearInterval(janitor);
+      tlsServer?.stop();
       maintenance.stop();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
@@ -105,7 +111,7 @@ export function registryOptions(config: Config): RegistryOptions {
   };
 }
 
-async function listenOn(server: http.Server, listen: string): Promise<{ url: string; port: number }> {
+async function listenOn(server: http.Server, listen: string, scheme = 'http'): Promise<{ url: string; port: number }> {
   const { host, port } = splitListen(listen);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -116,7 +122,7 @@ async function listenOn(server: http.Server, listen: string): Promise<{ url: str
   });
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return { url: `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`, port: address.port };
+  return { url: `${scheme}://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`, port: address.port };
 }
 
 /** GET /metrics in Prometheus' text format; nothing else. */

@@ -76,7 +76,8 @@ const userName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'expecte
 const authUser = z
   .object({
     name: userName.refine((n) => n !== 'anonymous', '"anonymous" is reserved for clients without credentials'),
-    password: z.string().refine((h) => parsePasswordHash(h) !== undefined, 'expected a hash made by `dr-registry auth hash-password`, not a password'),
+    // Without one the user signs in only with a client certificate naming it (docs/tls.md).
+    password: z.string().refine((h) => parsePasswordHash(h) !== undefined, 'expected a hash made by `dr-registry auth hash-password`, not a password').optional(),
   })
   .strict();
 
@@ -130,10 +131,40 @@ const auth = z
     }
   });
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+// Level names in any case ("INFO" too); anything else names the choices.
+const logLevel = z.string().transform((value, ctx) => {
+  const level = LOG_LEVELS.find((l) => l === value.trim().toLowerCase());
+  if (!level) {
+    ctx.addIssue({ code: 'custom', message: `expected a level name: ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(value)})` });
+    return z.NEVER;
+  }
+  return level;
+});
+
+// TLS in the registry itself (docs/tls.md). Files are PEM; they are re-read when they change.
+const tlsSchema = z
+  .object({
+    certificate: z.string().default(''),
+    key: z.string().default(''),
+    // CA bundle that signs client certificates (mutual TLS); empty: none are asked for.
+    clientCa: z.string().default(''),
+    // With clientCa: "optional" asks for a certificate, "required" refuses connections without one.
+    clientAuth: z.enum(['optional', 'required']).default('optional'),
+    // How often the files are checked for a renewed certificate.
+    reloadInterval: duration.prefault('10s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (!!t.certificate !== !!t.key) ctx.addIssue({ code: 'custom', path: [t.certificate ? 'key' : 'certificate'], message: 'tls.certificate and tls.key are set together' });
+    if (t.clientCa && !t.certificate) ctx.addIssue({ code: 'custom', path: ['clientCa'], message: 'needs tls.certificate and tls.key (client certificates are a TLS feature)' });
+  });
+
 export const configSchema = z
   .object({
     listen: listen.default('0.0.0.0:5000'),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+    log: z.object({ level: logLevel.default('info') }).strict().prefault({}),
+    tls: tlsSchema.prefault({}),
     storage: z
       .object({
         driver: z.enum(['filesystem', 's3']).default('filesystem'),

@@ -10,6 +10,9 @@ import { ADMIN } from './scope.js';
 import type { Tokens } from './tokens.js';
 import type { Users } from './users.js';
 
+/** How request logs name a caller that used admin.token. */
+export const STATIC_TOKEN_USER = 'admin.token';
+
 export interface AdminGuardOptions {
   /** admin.token; empty: none. */
   staticToken: string;
@@ -24,15 +27,22 @@ export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
     const header = ctx.get('Authorization');
     const bearer = bearerToken(header);
     // Compare digests in constant time: no early exit that would leak the token byte by byte.
-    if (bearer !== undefined && expected && timingSafeEqual(digest(bearer), expected)) return true;
+    if (bearer !== undefined && expected && timingSafeEqual(digest(bearer), expected)) {
+      ctx.state.user = STATIC_TOKEN_USER;
+      return true;
+    }
     if (!accounts) return false;
     if (bearer !== undefined) {
       const verified = await accounts.tokens.verify(bearer);
       const scoped = verified?.access.some((e) => e.type === ADMIN.type && e.name === ADMIN.name && e.actions.includes('*'));
-      return scoped === true && verified?.user !== undefined && accounts.admins.has(verified.user);
+      const ok = scoped === true && verified?.user !== undefined && accounts.admins.has(verified.user);
+      if (ok) ctx.state.user = verified.user;
+      return ok;
     }
     const basic = basicCredentials(header);
-    return basic !== undefined && accounts.admins.has(basic.name) && (await accounts.users.check(basic.name, basic.password));
+    const ok = basic !== undefined && accounts.admins.has(basic.name) && (await accounts.users.check(basic.name, basic.password));
+    if (ok) ctx.state.user = basic.name;
+    return ok;
   };
 
   return async (ctx: Context, next: Next) => {

@@ -51,6 +51,7 @@ export class TokenGate implements Gate {
     if (!bearer) throw this.challenge(ctx, need, header ? 'invalid_request' : undefined, 'authentication required');
     const verified = await this.options.tokens.verify(bearer);
     if (!verified) throw this.challenge(ctx, need, 'invalid_token', 'the token is invalid or has expired');
+    ctx.state.user = verified.user;
     if (!grants(verified.access, need)) throw this.challenge(ctx, need, 'insufficient_scope', 'the token does not grant this access');
     const { rights } = this.options;
     return {

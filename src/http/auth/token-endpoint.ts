@@ -6,6 +6,7 @@
 import type { Context, Next } from 'koa';
 import { isValidName } from '../../registry/names.js';
 import { HttpError } from '../errors.js';
+import { clientCertificateName } from './client-cert.js';
 import { basicCredentials } from './credentials.js';
 import { ANONYMOUS, type Rights } from './rights.js';
 import { ADMIN, CATALOG, parseScopes, type AccessEntry, type RepositoryAction } from './scope.js';
@@ -64,6 +65,7 @@ export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }:
       checkService(queryValue(ctx, 'service'));
       const user = await basicUser(ctx, users);
       if (user === false) throw badCredentials(ctx);
+      ctx.state.user = user;
       const scopes = queryValues(ctx, 'scope').flatMap(parseScopes);
       const issued = await tokens.issue(user, grant(user, scopes));
       ctx.body = { token: issued.token, access_token: issued.token, expires_in: issued.expiresInSeconds, issued_at: issued.issuedAt.toISOString() };
@@ -82,6 +84,7 @@ export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }:
       }
       const name = form.get('username') ?? '';
       if (!(await users.check(name, form.get('password') ?? ''))) throw badCredentials(ctx);
+      ctx.state.user = name;
       const scopes = parseScopes(form.get('scope') ?? '');
       const issued = await tokens.issue(name, grant(name, scopes));
       ctx.body = { access_token: issued.token, expires_in: issued.expiresInSeconds, issued_at: issued.issuedAt.toISOString() };
@@ -93,10 +96,16 @@ export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }:
   };
 }
 
-/** The Basic user: a name when the credentials check, undefined without any, false when wrong. */
+/**
+ * The Basic user: a name when the credentials check, false when wrong. Without credentials, the
+ * user a verified client certificate names if auth.users has it (mutual TLS), else undefined.
+ */
 async function basicUser(ctx: Context, users: Users): Promise<string | undefined | false> {
   const header = ctx.get('Authorization');
-  if (!header) return undefined;
+  if (!header) {
+    const certified = clientCertificateName(ctx);
+    return certified !== undefined && certified !== ANONYMOUS && users.has(certified) ? certified : undefined;
+  }
   const basic = basicCredentials(header);
   if (!basic || basic.name === ANONYMOUS) return false; // "anonymous": a word in access rules, never a user
   const { name, password } = basic;

@@ -10,8 +10,8 @@ import { RegistryError } from '../../registry/errors.js';
 
 export interface UserEntry {
   name: string;
-  /** A hash from `dr-registry auth hash-password`, never the password itself. */
-  password: string;
+  /** A hash from `dr-registry auth hash-password`, never the password itself; none: certificate only. */
+  password?: string;
 }
 
 const VERIFIED_TTL_MS = 5 * 60_000;
@@ -28,7 +28,15 @@ export class Users {
   private readonly waiting: Array<() => void> = [];
 
   constructor(users: UserEntry[]) {
-    this.hashes = new Map(users.map((u) => [u.name, u.password]));
+    this.hashes = new Map(users.flatMap((u) => (u.password ? [[u.name, u.password] as const] : [])));
+    this.names = new Set(users.map((u) => u.name));
+  }
+
+  private readonly names: Set<string>;
+
+  /** Whether `name` is a configured user (with or without a password). */
+  has(name: string): boolean {
+    return this.names.has(name);
   }
 
   /** Throws TOOMANYREQUESTS (429) when too many checks are already waiting. */
