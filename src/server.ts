@@ -23,6 +23,8 @@ export interface RunningRegistry {
   /** An https.Server (same timeouts and close methods) when tls.certificate is set. */
   server: http.Server;
   metrics: Metrics;
+  /** With TLS: checks the certificate files now (they are also checked every tls.reloadInterval). */
+  reloadTls?: () => Promise<boolean>;
   /** The metrics server's URL when metrics.listen is set. */
   metricsUrl?: string;
   close(): Promise<void>;
@@ -85,6 +87,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
     server,
     metrics,
     metricsUrl,
+    reloadTls: tlsServer?.reload,
     async close() {
       clearInterval(janitor);
       tlsServer?.stop();

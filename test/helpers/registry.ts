@@ -23,6 +23,8 @@ export interface RequestLine {
   status: number;
   bytesIn: number;
   bytesOut: number;
+  user?: string;
+  client?: string;
 }
 
 export async function startTestRegistry(
