@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Config } from './config/index.js';
 import { errorMiddleware } from './http/errors.js';
 import { requestLog } from './http/middleware/request-log.js';
+import { adminApi } from './http/admin/mount.js';
 import { adminRoutes } from './http/admin/routes.js';
 import { createAuth } from './http/auth/index.js';
 import { healthEndpoint } from './http/health.js';
@@ -45,7 +46,8 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
       redirectBlobs: config.storage.driver === 's3' && config.storage.s3.redirect,
     }),
   );
-  if (auth.adminGuard) app.use(adminRoutes(registry, maintenance, auth.adminGuard).routes());
+  // The only way into admin handlers: guard first, for every spelling of /admin (http/admin/mount.ts).
+  app.use(adminApi({ guard: auth.adminGuard, routers: [adminRoutes(registry, maintenance)] }));
   app.use(async (ctx) => {
     throw new HttpError(404, 'NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
   });

@@ -61,7 +61,7 @@ describe('admin API', () => {
   it('exposes exactly the routes openapi.yaml describes', () => {
     const base = spec.servers[0]!.url;
     const documented = Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${base}${p}`));
-    const router = adminRoutes(registry.registry, registry.maintenance, async () => {});
+    const router = adminRoutes(registry.registry, registry.maintenance);
     const served = router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${layer.path}`));
     expect(served.sort()).toEqual(documented.sort());
     const operationIds = Object.values(spec.paths).flatMap((ops) => Object.values(ops).map((op) => op.operationId));

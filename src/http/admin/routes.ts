@@ -1,8 +1,9 @@
 // The admin API under /admin/v1, exactly as openapi.yaml describes it: one handler per
-// operationId. Every request passes `guard` first (admin.token or an admin user, see
-// http/auth/admin-guard.ts); with nothing to open it, the API is not mounted at all (404).
+// operationId. This router is only ever called by adminApi (mount.ts), after the guard (admin.token
+// or an admin user, see http/auth/admin-guard.ts): never mount it, or another admin router, with
+// app.use. Strict and case-sensitive: one spelling per operation.
 import Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import { isDigest } from '../../registry/digest.js';
 import { RegistryError } from '../../registry/errors.js';
 import { isValidName, isValidTag } from '../../registry/names.js';
@@ -15,9 +16,8 @@ import { storageUsage } from '../../registry/usage.js';
 import { readAll } from '../../storage/streams.js';
 import { HttpError } from '../errors.js';
 
-export function adminRoutes(registry: Registry, maintenance: Maintenance, guard: Middleware) {
-  const router = new Router({ prefix: '/admin/v1' });
-  router.use(guard);
+export function adminRoutes(registry: Registry, maintenance: Maintenance) {
+  const router = new Router({ prefix: '/admin/v1', sensitive: true, strict: true });
 
   router.get('listRepositories', '/repositories', async (ctx) => {
     const usage = await storageUsage(registry);
