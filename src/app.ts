@@ -35,7 +35,7 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
   app.use(requestLog(logger));
   app.use(errorMiddleware());
   app.use(healthEndpoint(() => registry.storeReachable()));
-  const auth = createAuth(config, { onLoginFailure: () => metrics.loginFailures.inc() });
+  const auth = createAuth(config, { onLoginFailure: () => metrics.loginFailures.inc(), onPasswordCheck: () => metrics.passwordChecks.inc() });
   if (auth.tokenEndpoint) app.use(auth.tokenEndpoint);
   app.use(
     ociRoutes(registry, {

@@ -63,6 +63,11 @@ export class Metrics {
     registers: this.registers,
   });
   readonly prunedPoints = new Counter({ name: 'drreg_prune_dropped_points_total', help: 'Recovery points this process pruned.', registers: this.registers });
+  readonly passwordChecks = new Counter({
+    name: 'drreg_password_checks_total',
+    help: 'Password (scrypt) verifications: one per login attempt that was not turned away, whatever the name.',
+    registers: this.registers,
+  });
   readonly loginFailures = new Counter({
     name: 'drreg_auth_login_failures_total',
     help: 'Token requests refused for wrong credentials.',

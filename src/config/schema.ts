@@ -222,6 +222,19 @@ export const configSchema = z
       .strict()
       .prefault({}),
     auth: auth.prefault({}),
+    // Password guessing (docs/security.md): failures counted per client address and per (name,
+    // address); past the allowance each failure doubles the wait (429 with Retry-After).
+    loginLimits: z
+      .object({
+        perAddress: z.number().int().min(1).default(30),
+        perNameAndAddress: z.number().int().min(1).default(5),
+        baseDelay: duration.prefault('1s'),
+        maxDelay: duration.prefault('15m'),
+        forgetAfter: duration.prefault('1h'),
+      })
+      .strict()
+      .refine((l) => l.maxDelay <= l.forgetAfter, { message: 'maxDelay must not exceed forgetAfter', path: ['maxDelay'] })
+      .prefault({}),
     dedup: z
       .object({
         // Off by default: answering a HEAD with a blob the repository never had reveals that the

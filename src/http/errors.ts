@@ -79,7 +79,7 @@ export function writeError(ctx: Context, body: ErrorBody): void {
     ctx.status = body.status;
   }
   if (body.status === 503) ctx.set('Retry-After', '5');
-  if (body.status === 429) ctx.set('Retry-After', '1');
+  if (body.status === 429 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '1');
   if (ctx.method === 'HEAD') return;
   const entry: Record<string, unknown> = { code: body.code, message: body.message };
   if (body.detail !== undefined) entry.detail = body.detail;

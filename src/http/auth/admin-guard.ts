@@ -8,7 +8,7 @@ import { RegistryError } from '../../registry/errors.js';
 import { basicCredentials, bearerToken } from './credentials.js';
 import { ADMIN } from './scope.js';
 import type { Tokens } from './tokens.js';
-import type { Users } from './users.js';
+import type { Logins } from './login-limits.js';
 
 /** How request logs name a caller that used admin.token. */
 export const STATIC_TOKEN_USER = 'admin.token';
@@ -17,7 +17,7 @@ export interface AdminGuardOptions {
   /** admin.token; empty: none. */
   staticToken: string;
   /** With token auth on: the users of auth.admins, their password check and the token verifier. */
-  accounts?: { admins: ReadonlySet<string>; users: Users; tokens: Tokens };
+  accounts?: { admins: ReadonlySet<string>; logins: Logins; tokens: Tokens };
 }
 
 export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
@@ -40,7 +40,12 @@ export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
       return ok;
     }
     const basic = basicCredentials(header);
-    const ok = basic !== undefined && accounts.admins.has(basic.name) && (await accounts.users.check(basic.name, basic.password));
+    if (basic === undefined) return false;
+    // The password is checked whoever the name is (an unknown name against a decoy hash), and
+    // before asking whether it is an admin: every failure costs the same, so timing does not tell
+    // which names are admins. The check also counts against the login limits.
+    const passwordOk = await accounts.logins.check(ctx, basic.name, basic.password);
+    const ok = passwordOk && accounts.admins.has(basic.name);
     if (ok) ctx.state.user = basic.name;
     return ok;
   };

@@ -4,6 +4,7 @@
 import type { Middleware } from 'koa';
 import type { Config } from '../../config/index.js';
 import { adminGuard } from './admin-guard.js';
+import { LoginLimits, Logins } from './login-limits.js';
 import { openGate, TokenGate, type Gate } from './gate.js';
 import { Rights } from './rights.js';
 import { tokenEndpoint } from './token-endpoint.js';
@@ -17,17 +18,24 @@ export interface Auth {
   adminGuard?: Middleware;
 }
 
-export function createAuth(config: Pick<Config, 'auth' | 'admin'>, hooks: { onLoginFailure?: () => void } = {}): Auth {
+export interface AuthHooks {
+  onLoginFailure?: () => void;
+  /** Every scrypt verification (drreg_password_checks_total). */
+  onPasswordCheck?: () => void;
+}
+
+export function createAuth(config: Pick<Config, 'auth' | 'admin' | 'loginLimits'>, hooks: AuthHooks = {}): Auth {
   const staticToken = config.admin.token;
   if (!config.auth.secret) return { gate: openGate, adminGuard: staticToken ? adminGuard({ staticToken }) : undefined };
   const { auth } = config;
   const tokens = new Tokens({ secret: auth.secret, service: auth.service, ttlMs: auth.tokenTtl });
   const rights = new Rights(auth.access);
-  const users = new Users(auth.users);
+  const users = new Users(auth.users, hooks.onPasswordCheck);
+  const logins = new Logins(users, new LoginLimits(config.loginLimits));
   const admins = new Set(auth.admins);
   return {
     gate: new TokenGate({ tokens, rights, realm: auth.realm }),
-    tokenEndpoint: tokenEndpoint({ tokens, users, rights, admins, onLoginFailure: hooks.onLoginFailure }),
-    adminGuard: staticToken || admins.size > 0 ? adminGuard({ staticToken, accounts: { admins, users, tokens } }) : undefined,
+    tokenEndpoint: tokenEndpoint({ tokens, logins, rights, admins, onLoginFailure: hooks.onLoginFailure }),
+    adminGuard: staticToken || admins.size > 0 ? adminGuard({ staticToken, accounts: { admins, logins, tokens } }) : undefined,
   };
 }

@@ -11,7 +11,7 @@ import { basicCredentials } from './credentials.js';
 import { ANONYMOUS, type Rights } from './rights.js';
 import { ADMIN, CATALOG, parseScopes, type AccessEntry, type RepositoryAction } from './scope.js';
 import type { Tokens } from './tokens.js';
-import type { Users } from './users.js';
+import type { Logins } from './login-limits.js';
 
 export const TOKEN_PATH = '/auth/token';
 const MAX_FORM_BYTES = 64 * 1024;
@@ -19,7 +19,8 @@ const REPOSITORY_ACTIONS: RepositoryAction[] = ['pull', 'push', 'delete'];
 
 export interface TokenEndpointDeps {
   tokens: Tokens;
-  users: Users;
+  /** Password checks, through the login limits. */
+  logins: Logins;
   rights: Rights;
   /** auth.admins: who gets registry:admin:* (the admin API). */
   admins: ReadonlySet<string>;
@@ -27,7 +28,7 @@ export interface TokenEndpointDeps {
   onLoginFailure?: () => void;
 }
 
-export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }: TokenEndpointDeps) {
+export function tokenEndpoint({ tokens, logins, rights, admins, onLoginFailure }: TokenEndpointDeps) {
   /** The entries of `wanted` this user may have, each cut down to the allowed actions. */
   const grant = (user: string | undefined, wanted: AccessEntry[]): AccessEntry[] => {
     const out: AccessEntry[] = [];
@@ -63,7 +64,7 @@ export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }:
 
     if (ctx.method === 'GET') {
       checkService(queryValue(ctx, 'service'));
-      const user = await basicUser(ctx, users);
+      const user = await basicUser(ctx, logins);
       if (user === false) throw badCredentials(ctx);
       ctx.state.user = user;
       const scopes = queryValues(ctx, 'scope').flatMap(parseScopes);
@@ -83,7 +84,7 @@ export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }:
         return;
       }
       const name = form.get('username') ?? '';
-      if (!(await users.check(name, form.get('password') ?? ''))) throw badCredentials(ctx);
+      if (!(await logins.check(ctx, name, form.get('password') ?? ''))) throw badCredentials(ctx);
       ctx.state.user = name;
       const scopes = parseScopes(form.get('scope') ?? '');
       const issued = await tokens.issue(name, grant(name, scopes));
@@ -100,16 +101,19 @@ export function tokenEndpoint({ tokens, users, rights, admins, onLoginFailure }:
  * The Basic user: a name when the credentials check, false when wrong. Without credentials, the
  * user a verified client certificate names if auth.users has it (mutual TLS), else undefined.
  */
-async function basicUser(ctx: Context, users: Users): Promise<string | undefined | false> {
+async function basicUser(ctx: Context, logins: Logins): Promise<string | undefined | false> {
   const header = ctx.get('Authorization');
   if (!header) {
     const certified = clientCertificateName(ctx);
-    return certified !== undefined && certified !== ANONYMOUS && users.has(certified) ? certified : undefined;
+    return certified !== undefined && certified !== ANONYMOUS && logins.users.has(certified) ? certified : undefined;
   }
   const basic = basicCredentials(header);
-  if (!basic || basic.name === ANONYMOUS) return false; // "anonymous": a word in access rules, never a user
+  if (!basic) return false;
   const { name, password } = basic;
-  return (await users.check(name, password)) ? name : false;
+  // Checked even for "anonymous" (a word in access rules, never a user; config refuses it as a
+  // name): every refused login costs one password check.
+  const ok = await logins.check(ctx, name, password);
+  return ok && name !== ANONYMOUS ? name : false;
 }
 
 function queryValues(ctx: Context, name: string): string[] {

@@ -27,7 +27,11 @@ export class Users {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(users: UserEntry[]) {
+  /** `onVerify` is told of every scrypt verification (metrics; tests count them). */
+  constructor(
+    users: UserEntry[],
+    private readonly onVerify?: () => void,
+  ) {
     this.hashes = new Map(users.flatMap((u) => (u.password ? [[u.name, u.password] as const] : [])));
     this.names = new Set(users.map((u) => u.name));
   }
@@ -46,14 +50,19 @@ export class Users {
       // At the cost of a configured hash, so timing does not tell which names exist.
       this.decoy ??= hashPassword('decoy', parsePasswordHash(this.hashes.values().next().value ?? '') ?? DEFAULT_COST);
       const decoy = await this.decoy;
-      await this.limited(() => verifyPassword(password, decoy));
+      await this.limited(() => this.verify(password, decoy));
       return false;
     }
     const memo = createHash('sha256').update(name).update('\0').update(password).update('\0').update(hash).digest('base64');
     if (this.verified.has(memo)) return true;
-    if (!(await this.limited(() => verifyPassword(password, hash)))) return false;
+    if (!(await this.limited(() => this.verify(password, hash)))) return false;
     this.verified.set(memo, true);
     return true;
+  }
+
+  private verify(password: string, hash: string): Promise<boolean> {
+    this.onVerify?.();
+    return verifyPassword(password, hash);
   }
 
   private async limited<T>(fn: () => Promise<T>): Promise<T> {

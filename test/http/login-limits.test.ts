@@ -1,0 +1,153 @@
+// Password checks cost the same on every failure path (counted, not timed: each refused login
+// runs exactly one scrypt verification, whatever the name), and guessing is limited per client
+// address and per (name, address) with exponential backoff, without locking a user out from
+// another address. Real server; clients bind 127.0.0.x source addresses to be different clients.
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/crypto/passwords.js';
+import { LoginLimits } from '../../src/http/auth/login-limits.js';
+import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+
+const CHEAP = { logN: 10, r: 8, p: 1 };
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+describe('login limits (pure)', () => {
+  const options = { perAddress: 4, perNameAndAddress: 2, baseDelay: 1000, maxDelay: 8000, forgetAfter: 60_000 };
+
+  it('let the allowance through, then double the wait with each failure up to the cap', () => {
+    let now = 1_000_000;
+    const limits = new LoginLimits(options, () => now);
+    const waits: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      expect(limits.waitMs('10.0.0.1', 'alice')).toBe(0);
+      limits.failed('10.0.0.1', 'alice');
+      waits.push(limits.waitMs('10.0.0.1', 'alice'));
+      now += waits.at(-1)!;
+    }
+    expect(waits).toEqual([0, 1000, 2000, 4000, 8000, 8000, 8000]);
+  });
+
+  it('limit a name only together with an address, and an address across names', () => {
+    let now = 0;
+    const limits = new LoginLimits(options, () => now);
+    limits.failed('10.0.0.1', 'alice');
+    limits.failed('10.0.0.1', 'alice');
+    expect(limits.waitMs('10.0.0.1', 'alice')).toBe(1000);
+    expect(limits.waitMs('10.0.0.2', 'alice')).toBe(0); // the real alice elsewhere
+    expect(limits.waitMs('10.0.0.1', 'bob')).toBe(0);
+    limits.failed('10.0.0.1', 'bob');
+    limits.failed('10.0.0.1', 'carol');
+    expect(limits.waitMs('10.0.0.1', 'dave')).toBe(1000); // the address's budget is spent
+    expect(limits.waitMs('10.0.0.2', 'dave')).toBe(0);
+    now += 60_001; // forgotten
+    expect(limits.waitMs('10.0.0.1', 'alice')).toBe(0);
+    limits.failed('10.0.0.1', 'alice');
+    expect(limits.waitMs('10.0.0.1', 'alice')).toBe(0);
+  });
+
+  it('hold bounded memory under a flood of names and addresses', () => {
+    const limits = new LoginLimits(options);
+    for (let i = 0; i < 60_000; i++) limits.failed(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, `user-${i}`);
+    expect(limits.size).toBeLessThanOrEqual(100_000);
+  });
+});
+
+/** A request from a chosen loopback source address (another client, as far as the server knows). */
+function request(base: string, from: string, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+  const u = new URL(base);
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers, localAddress: from, agent: false }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('logins on the real server', () => {
+  let registry: TestRegistry;
+  const checks = async () => (await registry.metrics.passwordChecks.get()).values[0]?.value ?? 0;
+
+  beforeAll(async () => {
+    const users = [
+      { name: 'alice', password: await hashPassword('alice-pw', CHEAP) },
+      { name: 'bob', password: await hashPassword('bob-pw', CHEAP) },
+      { name: 'carol', password: await hashPassword('carol-pw', CHEAP) },
+    ];
+    registry = await startTestRegistry({
+      env: {
+        DRREG_AUTH_SECRET: randomBytes(32).toString('base64url'),
+        DRREG_AUTH_USERS: JSON.stringify(users),
+        DRREG_AUTH_ADMINS: '["alice"]',
+        DRREG_LOGINLIMITS_PERADDRESS: '6',
+        DRREG_LOGINLIMITS_PERNAMEANDADDRESS: '3',
+        DRREG_LOGINLIMITS_BASEDELAY: '1s',
+      },
+    });
+  });
+  afterAll(() => registry?.stop());
+
+  it('run exactly one password check on every failure path, admin or not, known or not', async () => {
+    const form = (u: string, p: string) => new URLSearchParams({ grant_type: 'password', username: u, password: p, service: 'dr-registry' }).toString();
+    let from = '';
+    const attempts: Array<[string, () => ReturnType<typeof request>]> = [
+      ['admin API, unknown user', () => request(registry.url, from, 'GET', '/admin/v1/storage', { Authorization: basic('mallory', 'x') })],
+      ['admin API, user who is no admin, wrong password', () => request(registry.url, from, 'GET', '/admin/v1/storage', { Authorization: basic('bob', 'x') })],
+      ['admin API, user who is no admin, right password', () => request(registry.url, from, 'GET', '/admin/v1/storage', { Authorization: basic('carol', 'carol-pw') })],
+      ['admin API, admin with a wrong password', () => request(registry.url, from, 'GET', '/admin/v1/storage', { Authorization: basic('alice', 'x') })],
+      ['token GET, unknown user', () => request(registry.url, from, 'GET', '/auth/token?service=dr-registry', { Authorization: basic('mallory', 'x') })],
+      ['token GET, wrong password', () => request(registry.url, from, 'GET', '/auth/token?service=dr-registry', { Authorization: basic('bob', 'x') })],
+      ['token GET, "anonymous"', () => request(registry.url, from, 'GET', '/auth/token?service=dr-registry', { Authorization: basic('anonymous', 'x') })],
+      ['token POST, unknown user', () => request(registry.url, from, 'POST', '/auth/token', { 'Content-Type': 'application/x-www-form-urlencoded' }, form('mallory', 'x'))],
+      ['token POST, wrong password', () => request(registry.url, from, 'POST', '/auth/token', { 'Content-Type': 'application/x-www-form-urlencoded' }, form('carol', 'x'))],
+    ];
+    for (const [i, [what, attempt]] of attempts.entries()) {
+      from = `127.0.0.${40 + i}`; // a fresh client each time: the limits are tested below
+      const before = await checks();
+      const r = await attempt();
+      expect(r.status, what).toBe(401);
+      expect((await checks()) - before, what).toBe(1);
+    }
+  });
+
+  it('turn a guesser away with 429 and Retry-After, doubling, while the user logs in from elsewhere', async () => {
+    const attacker = '127.0.0.21';
+    const user = '127.0.0.22';
+    const guess = (from: string, name: string, password: string) => request(registry.url, from, 'GET', '/auth/token?service=dr-registry', { Authorization: basic(name, password) });
+    for (let i = 0; i < 3; i++) expect((await guess(attacker, 'alice', `guess-${i}`)).status).toBe(401);
+    const before = await checks();
+    const refused = await guess(attacker, 'alice', 'alice-pw'); // even the right password: the pair must wait
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(JSON.parse(refused.body).errors[0].code).toBe('TOOMANYREQUESTS');
+    expect(await checks()).toBe(before); // turned away before any scrypt work
+    // The admin API's Basic auth shares the limits.
+    expect((await request(registry.url, attacker, 'GET', '/admin/v1/storage', { Authorization: basic('alice', 'x') })).status).toBe(429);
+    // alice, from her own address, is not locked out.
+    expect((await guess(user, 'alice', 'alice-pw')).status).toBe(200);
+    expect((await request(registry.url, user, 'GET', '/admin/v1/storage', { Authorization: basic('alice', 'alice-pw') })).status).toBe(200);
+    // Once the wait is over the next failure waits twice as long (polled: 429s cost nothing).
+    let next = await guess(attacker, 'alice', 'guess-again');
+    for (let i = 0; next.status === 429 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      next = await guess(attacker, 'alice', 'guess-again');
+    }
+    expect(next.status).toBe(401);
+    const doubled = await guess(attacker, 'alice', 'guess-again');
+    expect(doubled.status).toBe(429);
+    expect(doubled.headers['retry-after']).toBe('2');
+  });
+
+  it('limit one address across names, leaving other addresses alone', async () => {
+    const sprayer = '127.0.0.31';
+    const names = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
+    for (const name of names) expect((await request(registry.url, sprayer, 'GET', '/auth/token?service=dr-registry', { Authorization: basic(name, 'x') })).status).toBe(401);
+    const blocked = await request(registry.url, sprayer, 'GET', '/auth/token?service=dr-registry', { Authorization: basic('bob', 'bob-pw') });
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect((await request(registry.url, '127.0.0.32', 'GET', '/auth/token?service=dr-registry', { Authorization: basic('bob', 'bob-pw') })).status).toBe(200);
+  });
+});
