@@ -2,6 +2,7 @@
 import Koa from 'koa';
 import type { Config } from './config/index.js';
 import { errorMiddleware } from './http/errors.js';
+import { requestFraming } from './http/middleware/framing.js';
 import { requestLog } from './http/middleware/request-log.js';
 import { adminApi } from './http/admin/mount.js';
 import { adminRoutes } from './http/admin/routes.js';
@@ -34,6 +35,7 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
   app.use(httpMetrics(metrics));
   app.use(requestLog(logger));
   app.use(errorMiddleware());
+  app.use(requestFraming());
   app.use(healthEndpoint(() => registry.storeReachable()));
   const auth = createAuth(config, { onLoginFailure: () => metrics.loginFailures.inc(), onPasswordCheck: () => metrics.passwordChecks.inc() });
   if (auth.tokenEndpoint) app.use(auth.tokenEndpoint);

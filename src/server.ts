@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { answerClientErrors } from './http/client-errors.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -40,6 +41,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   // HTTPS when tls.certificate is set (docs/tls.md); a bad file stops start-up here, naming it.
   const tlsServer = config.tls.certificate ? await createTlsServer(app.callback(), config.tls, logger) : undefined;
   const server = (tlsServer?.server as unknown as http.Server | undefined) ?? http.createServer(app.callback());
+  answerClientErrors(server, logger);
   // Node ends any request after requestTimeout (300 s by default): a multi-GB push on a slow link
   // would die. Bound idle sockets and slow headers instead.
   server.requestTimeout = 0;
