@@ -1,6 +1,7 @@
 // Builds the Koa application from its dependencies; no globals, so tests can run many at once.
 import Koa from 'koa';
 import type { Config } from './config/index.js';
+import { clientWentAway, noteClientGone } from './http/client-gone.js';
 import { errorMiddleware } from './http/errors.js';
 import { requestFraming } from './http/middleware/framing.js';
 import { requestLog } from './http/middleware/request-log.js';
@@ -29,8 +30,9 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
   // Errors before the response starts are written and logged by errorMiddleware; these are the
   // ones after it started (a failing body stream): the client sees a cut-off response.
   app.silent = true;
-  app.on('error', (err: Error, ctx?: { state?: { log?: Logger } }) => {
-    (ctx?.state?.log ?? logger).error({ err }, 'response stream failed');
+  app.on('error', (err: Error, ctx?: Koa.Context) => {
+    if (ctx && clientWentAway(ctx, err)) noteClientGone(ctx, logger, err);
+    else ((ctx?.state?.log as Logger | undefined) ?? logger).error({ err }, 'response stream failed');
   });
   app.use(httpMetrics(metrics));
   app.use(requestLog(logger));

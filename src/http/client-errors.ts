@@ -12,13 +12,14 @@ export function answerClientErrors(server: http.Server, logger: Logger): void {
   const log = logger.child({ module: 'http' });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const code = err.code ?? 'UNKNOWN';
-    log.debug({ code, reason: err.message }, 'malformed request or connection error');
-    // A response already under way on this connection (or a connection gone) gets nothing more.
+    // A response already under way on this connection, or a connection gone (its request, if
+    // any, has its own log line saying aborted), gets nothing more, and no log line.
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    if (code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE' || !socket.writable || inFlight?.headersSent) {
       socket.destroy();
       return;
     }
+    log.debug({ code, reason: err.message }, 'malformed request');
     const [status, text, ociCode, message] =
       code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'BAD_REQUEST', 'request headers too large']

@@ -3,6 +3,7 @@ import type { Context, Next } from 'koa';
 import { InvalidDigestError } from '../registry/digest.js';
 import { RegistryError, type ErrorCode } from '../registry/errors.js';
 import { IntegrityError, StorageUnavailableError } from '../storage/errors.js';
+import { clientWentAway, noteClientGone } from './client-gone.js';
 
 export const STATUS_BY_CODE: Record<ErrorCode, number> = {
   BLOB_UNKNOWN: 404,
@@ -92,6 +93,12 @@ export function errorMiddleware() {
     try {
       await next();
     } catch (err) {
+      if (clientWentAway(ctx, err)) {
+        // Not a server error: the request line says aborted; nobody is left to answer.
+        if (ctx.state.log) noteClientGone(ctx, ctx.state.log, err);
+        if (!ctx.res.destroyed) ctx.res.destroy();
+        return;
+      }
       const described = describeError(err, ctx.state.requestId as string);
       if (described.unexpected) ctx.state.log?.error({ err }, 'request failed');
       ctx.state.error = described.code;

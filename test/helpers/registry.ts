@@ -28,7 +28,14 @@ export interface RequestLine {
 }
 
 export async function startTestRegistry(
-  options: { env?: Record<string, string>; store?: ObjectStore; root?: string; requests?: RequestLine[] } = {},
+  options: {
+    env?: Record<string, string>;
+    store?: ObjectStore;
+    root?: string;
+    requests?: RequestLine[];
+    /** Every log line, parsed, at debug level and above. */
+    logLines?: Array<Record<string, unknown>>;
+  } = {},
 ): Promise<TestRegistry> {
   const root = options.root ?? (await mkdtemp(path.join(tmpdir(), 'drreg-test-')));
   const config = loadConfig({
@@ -41,15 +48,17 @@ export async function startTestRegistry(
     },
   });
   // When the test wants to see the requests, keep the per-request log lines in memory.
-  const requests = options.requests;
-  const logger = requests
-    ? createLogger('info', {
-        write(line: string) {
-          const entry = JSON.parse(line) as RequestLine & { msg: string };
-          if (entry.msg === 'request') requests.push(entry);
-        },
-      })
-    : createLogger(config.log.level);
+  const { requests, logLines } = options;
+  const logger =
+    requests || logLines
+      ? createLogger(logLines ? 'debug' : 'info', {
+          write(line: string) {
+            const entry = JSON.parse(line) as RequestLine & { msg: string };
+            if (entry.msg === 'request') requests?.push(entry);
+            logLines?.push(entry as unknown as Record<string, unknown>);
+          },
+        })
+      : createLogger(config.log.level);
   const running = await startRegistry(config, logger, options.store);
   return {
     ...running,
