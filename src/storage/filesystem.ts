@@ -1,6 +1,8 @@
 // The embedded default driver: one file per object under a root directory.
 // Writes go to a temp file under <root>/.tmp and are renamed into place, so a reader never sees a
-// partial object and an aborted write leaves only a temp file that start-up sweeps away.
+// partial object. A write whose process died (kill -9) leaves its temp file behind: start-up and,
+// while the store is in use, a sweep every tempMaxAge/2 remove temp files not written for
+// tempMaxAge, except the ones this process is writing.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -14,7 +16,14 @@ export interface FilesystemOptions {
   root: string;
   /** fsync each object (and its directory) before it becomes visible: durable across power loss. */
   fsync: boolean;
+  /**
+   * A temp file not written to for this long (ms) belongs to a write that died with its process
+   * and is removed. Must exceed the longest pause of a live write (http.idleTimeout). Default 1 h.
+   */
+  tempMaxAge?: number;
 }
+
+const DEFAULT_TEMP_MAX_AGE_MS = 3600_000;
 
 const TMP_DIR = '.tmp';
 
@@ -23,23 +32,54 @@ export class FilesystemStore implements ObjectStore {
   readonly timeResolutionMs = 1;
   private readonly root: string;
   private readonly tmp: string;
+  private readonly tempMaxAge: number;
+  /** Temp files this process is writing: never swept, however long their writer pauses. */
+  private readonly writing = new Set<string>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: FilesystemOptions) {
     this.root = path.resolve(options.root);
     this.tmp = path.join(this.root, TMP_DIR);
     this.description = `filesystem:${this.root}`;
+    this.tempMaxAge = options.tempMaxAge ?? DEFAULT_TEMP_MAX_AGE_MS;
+  }
+
+  /** Removes temp files not written to for tempMaxAge that this process is not writing. */
+  async sweepTemp(): Promise<{ files: number; bytes: number }> {
+    const cutoff = Date.now() - this.tempMaxAge;
+    let files = 0;
+    let bytes = 0;
+    const names = await fs.readdir(this.tmp).catch(() => [] as string[]);
+    for (const name of names) {
+      const file = path.join(this.tmp, name);
+      if (this.writing.has(file)) continue;
+      const st = await fs.stat(file).catch(() => undefined);
+      if (!st || st.mtimeMs >= cutoff) continue;
+      await fs.rm(file, { force: true });
+      files++;
+      bytes += st.size;
+    }
+    return { files, bytes };
+  }
+
+  /** Starts the periodic temp sweep (once; on first use): dead writes do not wait for a restart. */
+  private startSweeper(): void {
+    if (this.sweeper) return;
+    const every = Math.min(Math.max(this.tempMaxAge / 2, 1000), 10 * 60_000);
+    this.sweeper = setInterval(() => void this.sweepTemp().catch(() => undefined), every);
+    this.sweeper.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   async check(): Promise<void> {
     try {
       await fs.mkdir(this.tmp, { recursive: true });
-      // Temp files older than an hour belong to writes that died with their process.
-      const cutoff = Date.now() - 3600_000;
-      for (const name of await fs.readdir(this.tmp)) {
-        const file = path.join(this.tmp, name);
-        const st = await fs.stat(file).catch(() => undefined);
-        if (st && st.mtimeMs < cutoff) await fs.rm(file, { force: true });
-      }
+      await this.sweepTemp();
+      this.startSweeper();
       const probe = path.join(this.tmp, `probe-${randomBytes(6).toString('hex')}`);
       await fs.writeFile(probe, 'ok');
       await fs.rm(probe);
@@ -54,6 +94,8 @@ export class FilesystemStore implements ObjectStore {
     const target = this.pathOf(key);
     await fs.mkdir(this.tmp, { recursive: true });
     const tmpFile = path.join(this.tmp, `${randomBytes(12).toString('hex')}`);
+    this.startSweeper();
+    this.writing.add(tmpFile);
     let written = 0;
     try {
       const source = body instanceof Uint8Array ? Readable.from([body]) : body;
@@ -72,6 +114,8 @@ export class FilesystemStore implements ObjectStore {
     } catch (err) {
       await fs.rm(tmpFile, { force: true });
       throw wrap(err, key);
+    } finally {
+      this.writing.delete(tmpFile);
     }
   }
 
