@@ -64,12 +64,19 @@ async function serve(args: string[]): Promise<number> {
   const logger = createLogger(config.log.level);
   // Listen for signals before starting, so a stop during start-up is not lost.
   const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
+      if (stopping) {
+        // A second signal: stop now, without waiting for the drain.
+        logger.warn({ signal }, 'stopping at once');
+        process.exit(1);
+      }
+      stopping = true;
       logger.info({ signal }, 'shutting down');
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   const running = await startRegistry(config, logger);
   await stopped;

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import { answerClientErrors } from './http/client-errors.js';
+import { InFlight } from './http/in-flight.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -42,6 +43,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   const tlsServer = config.tls.certificate ? await createTlsServer(app.callback(), config.tls, logger) : undefined;
   const server = (tlsServer?.server as unknown as http.Server | undefined) ?? http.createServer(app.callback());
   answerClientErrors(server, logger);
+  const inFlight = new InFlight(server);
   // Node ends any request after requestTimeout (300 s by default): a multi-GB push on a slow link
   // would die. Bound idle sockets and slow headers instead.
   server.requestTimeout = 0;
@@ -96,11 +98,18 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
       maintenance.stop();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5000).unref();
-      });
+      // Stop accepting, let requests in flight finish for at most shutdown.drain, then cut the
+      // rest, naming each (docs/security.md: an upload cut by a restart must be visible).
+      const shutdownLog = logger.child({ module: 'shutdown' });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight.size > 0) shutdownLog.info({ inFlight: inFlight.size, drainMs: config.shutdown.drain }, 'draining requests');
+      if (!(await inFlight.drained(config.shutdown.drain))) {
+        const cut = inFlight.logCut(shutdownLog);
+        shutdownLog.warn({ cut }, 'drain time over, cutting requests');
+      }
+      server.closeAllConnections();
+      await closed;
       await store.close?.();
     },
   };

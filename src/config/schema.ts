@@ -31,6 +31,8 @@ const filesystem = z
   .object({
     root: z.string().min(1).default('./data'),
     fsync: z.boolean().default(true),
+    // A temp file not written to for this long is left by a write that died (kill -9): removed.
+    tempMaxAge: duration.prefault('1h'),
   })
   .strict();
 
@@ -222,6 +224,8 @@ export const configSchema = z
       .strict()
       .prefault({}),
     auth: auth.prefault({}),
+    // Stopping (SIGTERM): requests in flight may finish for this long, then are cut and logged.
+    shutdown: z.object({ drain: duration.prefault('8s') }).strict().prefault({}),
     // Password guessing (docs/security.md): failures counted per client address and per (name,
     // address); past the allowance each failure doubles the wait (429 with Retry-After).
     loginLimits: z
@@ -268,6 +272,10 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // A live write pauses at most http.idleTimeout; its temp file must outlive that pause.
+    if (config.storage.filesystem.tempMaxAge <= config.http.idleTimeout) {
+      ctx.addIssue({ code: 'custom', path: ['storage', 'filesystem', 'tempMaxAge'], message: 'must be longer than http.idleTimeout' });
+    }
     // A presigned URL hands the client the stored bytes: with encryption on, that is ciphertext.
     if (config.storage.s3.redirect && config.encryption.keyring) {
       ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'redirect'], message: 'cannot be true while encryption.keyring is set' });
