@@ -95,7 +95,8 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
     async close() {
       clearInterval(janitor);
       tlsServer?.stop();
-      maintenance.stop();
+      // A scheduled collection in progress may finish within the drain; one cut is safe (online GC).
+      const maintenanceStopped = maintenance.stop(config.shutdown.drain);
       metricsServer?.close();
       metricsServer?.closeAllConnections();
       // Stop accepting, let requests in flight finish for at most shutdown.drain, then cut the
@@ -110,6 +111,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
       }
       server.closeAllConnections();
       await closed;
+      await maintenanceStopped;
       await store.close?.();
     },
   };

@@ -33,6 +33,8 @@ export class Maintenance {
   readonly policies: RetentionPolicies;
   private status: GcStatus = { running: false };
   private timer: NodeJS.Timeout | undefined;
+  /** The scheduled prune + collection in progress, if any. */
+  private scheduled: Promise<void> | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -121,12 +123,21 @@ export class Maintenance {
   schedule(): void {
     const every = this.config.retention.interval;
     if (every <= 0) return;
-    this.timer = setInterval(() => void this.scheduledRun(), every);
+    this.timer = setInterval(() => {
+      this.scheduled ??= this.scheduledRun().finally(() => (this.scheduled = undefined));
+    }, every);
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops the schedule; resolves when a scheduled run in progress has ended (or after `waitMs`). */
+  async stop(waitMs = Infinity): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
+    const running = this.scheduled;
+    if (!running) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = Number.isFinite(waitMs) ? new Promise<void>((r) => (timer = setTimeout(r, waitMs))) : new Promise<void>(() => undefined);
+    await Promise.race([running, timeout]).finally(() => clearTimeout(timer));
   }
 
   private async scheduledRun(): Promise<void> {

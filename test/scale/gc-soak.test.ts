@@ -364,13 +364,20 @@ describe('a pruned point whose push is younger than gc.grace', () => {
       const old = await pushPoint(running.url, 'dr/app', 'latest', base);
       const kept = await pushPoint(running.url, 'dr/app', 'latest', base);
       await prune(running.registry, [{ repositories: '**', keepLast: 1 }]);
-      // retention.grace 0, gc.grace 1 s: the pruned point is no longer restorable, but its
-      // manifest link is within the grace, so this run must leave it.
-      const first = await collector(running.registry, { graceMs: 1000 }).run();
+      // retention.grace 0: the pruned point is no longer restorable, but its manifest link is
+      // within gc.grace, so this run must leave it. The grace is far longer than the push, prune
+      // and run can take on any machine (it was 1 s, which a busy machine outran: 1 removed).
+      let newest = 0; // the newest object of the repository: links, tags, the prune's records
+      for await (const obj of running.store.list(paths.repositoryPrefix('dr/app'))) newest = Math.max(newest, obj.modified.getTime());
+      const first = await collector(running.registry, { graceMs: 10 * 60_000 }).run();
       expect(first.manifestsRemoved).toBe(0);
       expect(await blobExists(running.registry, old.digest)).toBe(true);
-      await sleep(1100);
-      const second = await collector(running.registry, { graceMs: 1000 }).run();
+      // Then a run whose grace everything the push and the prune wrote is surely older than (by
+      // the store's times, to its resolution): waited for as a condition, not a fixed sleep.
+      const graceMs = 200;
+      const resolution = running.store.timeResolutionMs ?? 1000;
+      while (Date.now() - newest <= graceMs + resolution) await sleep(20);
+      const second = await collector(running.registry, { graceMs }).run();
       expect(second.manifestsRemoved, 'the pruned point is collected once the gc grace has passed').toBe(1);
       expect(await blobExists(running.registry, old.digest)).toBe(false);
       expect(await blobExists(running.registry, old.blobs[2]!)).toBe(false);
