@@ -67,6 +67,27 @@ function request(base: string, from: string, method: string, path: string, heade
   });
 }
 
+describe('admin tokens on the real server', () => {
+  let registry: TestRegistry;
+  const TOKEN = 'limits-admin-token-0123456789';
+  beforeAll(async () => {
+    registry = await startTestRegistry({ env: { DRREG_ADMIN_TOKEN: TOKEN, DRREG_LOGINLIMITS_PERADDRESS: '3' } });
+  });
+  afterAll(() => registry?.stop());
+
+  it('count wrong bearer tokens like wrong passwords, per address', async () => {
+    const storage = (from: string, token: string) => request(registry.url, from, 'GET', '/admin/v1/storage', { Authorization: `Bearer ${token}` });
+    for (let i = 0; i < 3; i++) expect((await storage('127.0.0.51', `guess-${i}-0123456789`)).status).toBe(401);
+    const refused = await storage('127.0.0.51', TOKEN);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect((await storage('127.0.0.52', TOKEN)).status).toBe(200);
+    // No credentials at all is no guess: not counted, not limited.
+    for (let i = 0; i < 5; i++) expect((await request(registry.url, '127.0.0.53', 'GET', '/admin/v1/storage')).status).toBe(401);
+    expect((await storage('127.0.0.53', TOKEN)).status).toBe(200);
+  });
+});
+
 describe('logins on the real server', () => {
   let registry: TestRegistry;
   const checks = async () => (await registry.metrics.passwordChecks.get()).values[0]?.value ?? 0;

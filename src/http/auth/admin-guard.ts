@@ -8,7 +8,7 @@ import { RegistryError } from '../../registry/errors.js';
 import { basicCredentials, bearerToken } from './credentials.js';
 import { ADMIN } from './scope.js';
 import type { Tokens } from './tokens.js';
-import type { Logins } from './login-limits.js';
+import { clientAddress, type LoginLimits, type Logins } from './login-limits.js';
 
 /** How request logs name a caller that used admin.token. */
 export const STATIC_TOKEN_USER = 'admin.token';
@@ -16,29 +16,41 @@ export const STATIC_TOKEN_USER = 'admin.token';
 export interface AdminGuardOptions {
   /** admin.token; empty: none. */
   staticToken: string;
+  /** Wrong bearer tokens count against these, like wrong passwords (the token is a password). */
+  limits: LoginLimits;
   /** With token auth on: the users of auth.admins, their password check and the token verifier. */
   accounts?: { admins: ReadonlySet<string>; logins: Logins; tokens: Tokens };
 }
 
-export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
+export function adminGuard({ staticToken, limits, accounts }: AdminGuardOptions) {
   const expected = staticToken ? digest(staticToken) : undefined;
 
   const admitted = async (ctx: Context): Promise<boolean> => {
     const header = ctx.get('Authorization');
     const bearer = bearerToken(header);
-    // Compare digests in constant time: no early exit that would leak the token byte by byte.
-    if (bearer !== undefined && expected && timingSafeEqual(digest(bearer), expected)) {
-      ctx.state.user = STATIC_TOKEN_USER;
-      return true;
-    }
-    if (!accounts) return false;
     if (bearer !== undefined) {
-      const verified = await accounts.tokens.verify(bearer);
-      const scoped = verified?.access.some((e) => e.type === ADMIN.type && e.name === ADMIN.name && e.actions.includes('*'));
-      const ok = scoped === true && verified?.user !== undefined && accounts.admins.has(verified.user);
+      const address = clientAddress(ctx);
+      const wait = limits.waitMs(address, TOKEN_GUESSES);
+      if (wait > 0) {
+        ctx.set('Retry-After', String(Math.ceil(wait / 1000)));
+        throw new RegistryError('TOOMANYREQUESTS', 'too many wrong admin tokens from this address; retry later', { retryAfterSeconds: Math.ceil(wait / 1000) });
+      }
+      // Compare digests in constant time: no early exit that would leak the token byte by byte.
+      if (expected && timingSafeEqual(digest(bearer), expected)) {
+        ctx.state.user = STATIC_TOKEN_USER;
+        return true;
+      }
+      const verified = accounts ? await accounts.tokens.verify(bearer) : undefined;
+      if (!verified) {
+        limits.failed(address, TOKEN_GUESSES); // neither admin.token nor a token this registry signed
+        return false;
+      }
+      const scoped = verified.access.some((e) => e.type === ADMIN.type && e.name === ADMIN.name && e.actions.includes('*'));
+      const ok = scoped && verified.user !== undefined && accounts!.admins.has(verified.user);
       if (ok) ctx.state.user = verified.user;
       return ok;
     }
+    if (!accounts) return false;
     const basic = basicCredentials(header);
     if (basic === undefined) return false;
     // The password is checked whoever the name is (an unknown name against a decoy hash), and
@@ -58,6 +70,9 @@ export function adminGuard({ staticToken, accounts }: AdminGuardOptions) {
     await next();
   };
 }
+
+/** The "name" wrong bearer tokens are counted under; no user can have it (names hold no NUL). */
+const TOKEN_GUESSES = '\0admin-token';
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();

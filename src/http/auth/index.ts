@@ -26,16 +26,17 @@ export interface AuthHooks {
 
 export function createAuth(config: Pick<Config, 'auth' | 'admin' | 'loginLimits'>, hooks: AuthHooks = {}): Auth {
   const staticToken = config.admin.token;
-  if (!config.auth.secret) return { gate: openGate, adminGuard: staticToken ? adminGuard({ staticToken }) : undefined };
+  const limits = new LoginLimits(config.loginLimits);
+  if (!config.auth.secret) return { gate: openGate, adminGuard: staticToken ? adminGuard({ staticToken, limits }) : undefined };
   const { auth } = config;
   const tokens = new Tokens({ secret: auth.secret, service: auth.service, ttlMs: auth.tokenTtl });
   const rights = new Rights(auth.access);
   const users = new Users(auth.users, hooks.onPasswordCheck);
-  const logins = new Logins(users, new LoginLimits(config.loginLimits));
+  const logins = new Logins(users, limits);
   const admins = new Set(auth.admins);
   return {
     gate: new TokenGate({ tokens, rights, realm: auth.realm }),
     tokenEndpoint: tokenEndpoint({ tokens, logins, rights, admins, onLoginFailure: hooks.onLoginFailure }),
-    adminGuard: staticToken || admins.size > 0 ? adminGuard({ staticToken, accounts: { admins, logins, tokens } }) : undefined,
+    adminGuard: staticToken || admins.size > 0 ? adminGuard({ staticToken, limits, accounts: { admins, logins, tokens } }) : undefined,
   };
 }
