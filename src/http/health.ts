@@ -4,6 +4,7 @@
 // nothing revealed but the state, and one probe at a time, at most one per second, reaches the
 // store.
 import type { Context, Next } from 'koa';
+import { HttpError } from './errors.js';
 
 const PROBE_TIMEOUT_MS = 5000;
 const CACHE_MS = 1000;
@@ -29,8 +30,7 @@ export function healthEndpoint(probe: () => Promise<boolean>) {
     if (ctx.path !== '/healthz') return next();
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.set('Allow', 'GET, HEAD');
-      ctx.status = 405;
-      return;
+      throw new HttpError(405, 'UNSUPPORTED', 'the operation is unsupported', { method: ctx.method });
     }
     const ok = await state();
     ctx.set('Cache-Control', 'no-store');

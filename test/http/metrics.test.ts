@@ -81,6 +81,11 @@ describe('/healthz', () => {
       const r = await fetch(`${registry.url}/healthz`);
       expect(r.status).toBe(200);
       expect(await r.json()).toEqual({ status: 'ok' });
+      // Other methods: the OCI error body, like every other refusal.
+      const post = await fetch(`${registry.url}/healthz`, { method: 'POST' });
+      expect(post.status).toBe(405);
+      expect(post.headers.get('allow')).toBe('GET, HEAD');
+      expect(((await post.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('UNSUPPORTED');
       // The storage root becomes a plain file: every store call now fails.
       await rm(registry.root, { recursive: true, force: true });
       await writeFile(registry.root, 'not a directory');
