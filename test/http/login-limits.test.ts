@@ -88,6 +88,39 @@ describe('admin tokens on the real server', () => {
   });
 });
 
+describe('a parallel flood of logins from one address', () => {
+  let registry: TestRegistry;
+  const checks = async () => (await registry.metrics.passwordChecks.get()).values[0]?.value ?? 0;
+  beforeAll(async () => {
+    registry = await startTestRegistry({
+      env: {
+        DRREG_AUTH_SECRET: randomBytes(32).toString('base64url'),
+        DRREG_AUTH_USERS: JSON.stringify([{ name: 'bob', password: await hashPassword('bob-pw') }]), // the default cost
+        DRREG_LOGINLIMITS_PERADDRESS: '6',
+      },
+    });
+  });
+  afterAll(() => registry?.stop());
+
+  it('let one address have only a few checks at once, so a parallel flood does not starve other clients', async () => {
+    const flooder = '127.0.0.41';
+    const before = await checks();
+    // Real-cost hashes (tens of ms each): the shared queue of checks fills if one address may fill it.
+    const flood = Array.from({ length: 60 }, (_, i) =>
+      request(registry.url, flooder, 'GET', '/auth/token?service=dr-registry', { Authorization: basic(`flood-${i}`, 'x') }),
+    );
+    // While the flood is in flight, a user elsewhere logs in.
+    const user = await request(registry.url, '127.0.0.42', 'GET', '/auth/token?service=dr-registry', { Authorization: basic('bob', 'bob-pw') });
+    const statuses = (await Promise.all(flood)).map((r) => r.status);
+    expect(user.status).toBe(200);
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    // At most the per-address allowance (6) plus what was in flight (4) reached scrypt.
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect((await checks()) - before).toBeLessThanOrEqual(11); // and bob's one
+  });
+
+});
+
 describe('logins on the real server', () => {
   let registry: TestRegistry;
   const checks = async () => (await registry.metrics.passwordChecks.get()).values[0]?.value ?? 0;

@@ -128,23 +128,44 @@ function expandIpv6(address: string): string[] {
  * one against a decoy hash for unknown names) and every one is counted.
  */
 export class Logins {
+  /** Checks running or queued per address: one address cannot fill the shared queue of checks. */
+  private readonly pending = new Map<string, number>();
+
   constructor(
     readonly users: Users,
     readonly limits: LoginLimits,
+    private readonly perAddressConcurrency = PER_ADDRESS_CONCURRENCY,
   ) {}
 
   /** True when the password is right; throws TOOMANYREQUESTS (with Retry-After set) when the client must wait. */
   async check(ctx: Context, name: string, password: string): Promise<boolean> {
     const address = clientAddress(ctx);
     const wait = this.limits.waitMs(address, name);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
+    const busy = (this.pending.get(address) ?? 0) >= this.perAddressConcurrency;
+    if (wait > 0 || busy) {
+      const seconds = Math.max(Math.ceil(wait / 1000), 1);
       ctx.set('Retry-After', String(seconds));
-      throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins from this address; retry later', { retryAfterSeconds: seconds });
+      throw new RegistryError('TOOMANYREQUESTS', busy ? 'too many logins at once from this address; retry shortly' : 'too many failed logins from this address; retry later', {
+        retryAfterSeconds: seconds,
+      });
     }
-    const ok = await this.users.check(name, password);
-    if (ok) this.limits.succeeded(address, name);
-    else this.limits.failed(address, name);
-    return ok;
+    this.pending.set(address, (this.pending.get(address) ?? 0) + 1);
+    try {
+      const ok = await this.users.check(name, password);
+      if (ok) this.limits.succeeded(address, name);
+      else this.limits.failed(address, name);
+      return ok;
+    } finally {
+      const left = (this.pending.get(address) ?? 1) - 1;
+      if (left > 0) this.pending.set(address, left);
+      else this.pending.delete(address);
+    }
   }
 }
+
+/**
+ * Password checks one address may have running or queued at once. Users runs two at a time with
+ * 32 queued for everyone: without this, one address opening a hundred connections would fill the
+ * queue before its first failure was counted, and everyone else would get 429.
+ */
+const PER_ADDRESS_CONCURRENCY = 4;
