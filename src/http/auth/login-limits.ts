@@ -140,6 +140,9 @@ export class Logins {
   /** True when the password is right; throws TOOMANYREQUESTS (with Retry-After set) when the client must wait. */
   async check(ctx: Context, name: string, password: string): Promise<boolean> {
     const address = clientAddress(ctx);
+    // Credentials verified minutes ago (clients log in per operation) cost nothing and reveal
+    // nothing new: no limit applies to them, so parallel pulls after a login are never refused.
+    if (this.users.remembered(name, password)) return true;
     const wait = this.limits.waitMs(address, name);
     const busy = (this.pending.get(address) ?? 0) >= this.perAddressConcurrency;
     if (wait > 0 || busy) {
@@ -168,4 +171,4 @@ export class Logins {
  * 32 queued for everyone: without this, one address opening a hundred connections would fill the
  * queue before its first failure was counted, and everyone else would get 429.
  */
-const PER_ADDRESS_CONCURRENCY = 4;
+const PER_ADDRESS_CONCURRENCY = 8;

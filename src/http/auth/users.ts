@@ -43,6 +43,16 @@ export class Users {
     return this.names.has(name);
   }
 
+  /** True when this name and password were verified within the last minutes (no scrypt work). */
+  remembered(name: string, password: string): boolean {
+    const hash = this.hashes.get(name);
+    return hash !== undefined && this.verified.has(this.memoKey(name, password, hash));
+  }
+
+  private memoKey(name: string, password: string, hash: string): string {
+    return createHash('sha256').update(name).update('\0').update(password).update('\0').update(hash).digest('base64');
+  }
+
   /** Throws TOOMANYREQUESTS (429) when too many checks are already waiting. */
   async check(name: string, password: string): Promise<boolean> {
     const hash = this.hashes.get(name);
@@ -53,7 +63,7 @@ export class Users {
       await this.limited(() => this.verify(password, decoy));
       return false;
     }
-    const memo = createHash('sha256').update(name).update('\0').update(password).update('\0').update(hash).digest('base64');
+    const memo = this.memoKey(name, password, hash);
     if (this.verified.has(memo)) return true;
     if (!(await this.limited(() => this.verify(password, hash)))) return false;
     this.verified.set(memo, true);
