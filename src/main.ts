@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The command line: serve, stats, prune, gc, keys, auth, settings.
 import { parseArgs } from 'node:util';
+import { auditCommand } from './cli/audit.js';
 import { authCommand } from './cli/auth.js';
 import { keysCommand } from './cli/keys.js';
 import { gcCommand, pruneCommand } from './cli/maintenance.js';
@@ -25,6 +26,8 @@ commands:
                           manage encryption keys (docs/encryption.md)
   auth hash-password | secret
                           a password hash for auth.users (password on stdin), a new auth.secret
+  audit list [--since T] [--action A] [--actor U] [--repository R] [--json] | verify
+                          the audit trail, and whether any record was edited or removed (docs/audit.md)
   settings                list every setting with its environment variable and default
 `;
 
@@ -39,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return keysCommand(rest);
     case 'auth':
       return authCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'prune':
       return pruneCommand(rest);
     case 'gc':

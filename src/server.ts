@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { AuditLog } from './audit/log.js';
 import { answerClientErrors } from './http/client-errors.js';
 import { InFlight } from './http/in-flight.js';
 import type { Config } from './config/index.js';
@@ -22,6 +23,8 @@ export interface RunningRegistry {
   registry: Registry;
   maintenance: Maintenance;
   store: ObjectStore;
+  /** This process's audit chain (docs/audit.md). */
+  audit: AuditLog;
   /** An https.Server (same timeouts and close methods) when tls.certificate is set. */
   server: http.Server;
   metrics: Metrics;
@@ -37,7 +40,12 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
   const store = new MeteredStore(givenStore ?? (await createStore(config)), metrics);
   await store.check();
   const registry = new Registry(store, registryOptions(config));
+  const audit = new AuditLog(store, { flushIntervalMs: config.audit.flushInterval, retentionMs: config.audit.retention, logger: logger.child({ module: 'audit' }) }).start();
+  registry.setAudit(audit);
+  // retention.lock into the store's lock history: raised at once, lowered only later.
+  await registry.protection.applyConfigured(config.retention.lock);
   const maintenance = new Maintenance(registry, config, logger, metrics);
+  maintenance.audit = audit;
   const app = createApp({ config, registry, maintenance, logger, metrics });
   // HTTPS when tls.certificate is set (docs/tls.md); a bad file stops start-up here, naming it.
   const tlsServer = config.tls.certificate ? await createTlsServer(app.callback(), config.tls, logger) : undefined;
@@ -88,6 +96,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
     registry,
     maintenance,
     store,
+    audit,
     server,
     metrics,
     metricsUrl,
@@ -112,6 +121,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
       server.closeAllConnections();
       await closed;
       await maintenanceStopped;
+      await audit.close();
       await store.close?.();
     },
   };

@@ -21,7 +21,7 @@ async function tempDir(): Promise<string> {
 function run(args: string[], env: Record<string, string>, untilOutput?: RegExp, stdin?: string) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
+      env: { PATH: process.env.PATH ?? '', DRREG_RETENTION_LOCK: '0', ...env },
     });
     child.stdin.end(stdin ?? '');
     let stdout = '';

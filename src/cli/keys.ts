@@ -4,7 +4,9 @@
 //   rotate                    add a new active key to the keyring, re-wrap every data key with it
 //   retire ID                 remove a key from the keyring once no data key depends on it
 import { access } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import { auditOnce } from '../audit/log.js';
 import { loadConfig } from '../config/index.js';
 import { loadKeyring, newKey, newKeyId, saveKeyring, type Keyring } from '../crypto/keyring.js';
 import { createStore } from '../storage/index.js';
@@ -31,9 +33,9 @@ export async function keysCommand(args: string[]): Promise<number> {
       case 'status':
         return await status(store, await loadKeyring(file));
       case 'rotate':
-        return await rotate(store, file);
+        return await rotate(store, file, config.audit.retention);
       case 'retire':
-        return await retire(store, file, positionals[0]);
+        return await retire(store, file, positionals[0], config.audit.retention);
       default:
         process.stderr.write('usage: dr-registry keys generate --keyring FILE | status | rotate | retire ID\n');
         return 2;
@@ -65,7 +67,7 @@ async function status(store: EncryptedStore, keyring: Keyring): Promise<number> 
  * Online and resumable: the new key is saved as active first, then data keys are re-wrapped one
  * by one (each an atomic small write). Running it again finishes an interrupted rotation.
  */
-async function rotate(store: EncryptedStore, file: string): Promise<number> {
+async function rotate(store: EncryptedStore, file: string, auditRetention: number): Promise<number> {
   const keyring = await loadKeyring(file);
   const stale = [...(await store.dataKeys.usage())].filter(([kek]) => kek !== keyring.active).length;
   if (stale === 0) {
@@ -81,11 +83,12 @@ async function rotate(store: EncryptedStore, file: string): Promise<number> {
   await rotated.check();
   const count = await rotated.dataKeys.rewrap((done, total, id) => out(`re-wrapped data key ${id} (${done}/${total})`));
   out(`rotation done: ${count} data key(s) re-wrapped with ${keyring.active}; no object was rewritten`);
+  await auditOnce(rotated, { action: 'key.rotate', actor: { kind: 'cli', user: userInfo().username }, detail: { active: keyring.active, rewrapped: count } }, auditRetention);
   out('distribute the new keyring to every replica; old keys can then be retired with `keys retire`');
   return 0;
 }
 
-async function retire(store: EncryptedStore, file: string, id: string | undefined): Promise<number> {
+async function retire(store: EncryptedStore, file: string, id: string | undefined, auditRetention: number): Promise<number> {
   const keyring = await loadKeyring(file);
   if (!id || !keyring.keys.has(id)) throw new Error(`no key ${id ?? '(none given)'} in ${file}`);
   if (id === keyring.active) throw new Error(`${id} is the active key: rotate first`);
@@ -96,6 +99,7 @@ async function retire(store: EncryptedStore, file: string, id: string | undefine
   }
   keyring.keys.delete(id);
   await saveKeyring(file, keyring);
+  await auditOnce(store, { action: 'key.retire', actor: { kind: 'cli', user: userInfo().username }, detail: { key: id } }, auditRetention);
   out(`key ${id} removed from ${file}`);
   return 0;
 }

@@ -1,6 +1,10 @@
 // `dr-registry prune` and `dr-registry gc`: the same work as the admin API, from a shell, with
 // progress on stderr for long runs. Safe while registries serve the same store.
+import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import { AuditLog } from '../audit/log.js';
+import { actingAs } from '../audit/recorder.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../logger.js';
 import { Registry } from '../registry/registry.js';
@@ -16,7 +20,17 @@ async function open(configFile: string | undefined) {
   const store = await createStore(config);
   await store.check();
   const registry = new Registry(store, registryOptions(config));
-  return { maintenance: new Maintenance(registry, config, createLogger('warn')), close: () => store.close?.() };
+  // The CLI writes its own chain of the audit trail, and applies retention.lock as a server does.
+  const audit = new AuditLog(store, { flushIntervalMs: config.audit.flushInterval, retentionMs: config.audit.retention, replica: `cli-${randomUUID()}` });
+  registry.setAudit(audit);
+  await registry.protection.applyConfigured(config.retention.lock);
+  return {
+    maintenance: new Maintenance(registry, config, createLogger('warn')),
+    close: async () => {
+      await audit.close();
+      await store.close?.();
+    },
+  };
 }
 
 const options = {
@@ -30,7 +44,7 @@ export async function pruneCommand(args: string[]): Promise<number> {
   const { maintenance, close } = await open(values.config);
   try {
     const dryRun = values['dry-run'] ?? false;
-    const result = await maintenance.prune({ dryRun });
+    const result = await actingAs(cliActor(), () => maintenance.prune({ dryRun }));
     if (values.json) {
       console.log(JSON.stringify(result, null, 2));
       return 0;
@@ -54,13 +68,17 @@ export async function gcCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options });
   const { maintenance, close } = await open(values.config);
   try {
-    const report = await maintenance.runGc({ dryRun: values['dry-run'] ?? false, onProgress: progressPrinter() });
+    const report = await actingAs(cliActor(), () => maintenance.runGc({ dryRun: values['dry-run'] ?? false, onProgress: progressPrinter() }));
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else console.log(summary(report));
     return 0;
   } finally {
     await close();
   }
+}
+
+function cliActor() {
+  return { kind: 'cli' as const, user: userInfo().username };
 }
 
 /** One stderr line per phase, and at most one a second within a phase. */

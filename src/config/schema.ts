@@ -80,6 +80,9 @@ const authUser = z
     name: userName.refine((n) => n !== 'anonymous', '"anonymous" is reserved for clients without credentials'),
     // Without one the user signs in only with a client certificate naming it (docs/tls.md).
     password: z.string().refine((h) => parsePasswordHash(h) !== undefined, 'expected a hash made by `dr-registry auth hash-password`, not a password').optional(),
+    // Append-only: may push new recovery points but is never granted delete or the admin API,
+    // whatever auth.access says (docs/immutability.md).
+    appendOnly: z.boolean().default(false),
   })
   .strict();
 
@@ -126,6 +129,7 @@ const auth = z
       }),
     );
     a.admins.forEach((u, i) => {
+      if (a.users.some((x) => x.name === u && x.appendOnly)) ctx.addIssue({ code: 'custom', path: ['admins', i], message: `user ${u} is append-only and cannot be an admin` });
       if (!names.has(u)) ctx.addIssue({ code: 'custom', path: ['admins', i], message: `no user ${u} in auth.users` });
     });
     if (!a.secret && (a.users.length > 0 || a.access.length > 0 || a.admins.length > 0)) {
@@ -191,6 +195,10 @@ export const configSchema = z
         grace: duration.prefault('24h'),
         // Prune and then collect garbage this often in the background; 0 runs them only on demand.
         interval: duration.prefault(0),
+        // Immutable recovery points: a point younger than this cannot be deleted, pruned, unpinned
+        // or collected by anyone. Raising takes effect at once, lowering only after the lock in
+        // force has run out (docs/immutability.md). 0 turns it off for points pushed from then on.
+        lock: duration.prefault('7d'),
       })
       .strict()
       .prefault({}),
@@ -238,6 +246,15 @@ export const configSchema = z
       })
       .strict()
       .refine((l) => l.maxDelay <= l.forgetAfter, { message: 'maxDelay must not exceed forgetAfter', path: ['maxDelay'] })
+      .prefault({}),
+    audit: z
+      .object({
+        // Audit records older than this are removed (whole segments; docs/audit.md).
+        retention: duration.prefault('400d'),
+        // Records are batched into one segment per process this often (pushes never wait on it).
+        flushInterval: duration.prefault('2s').refine((ms) => ms >= 10 && ms <= 60_000, 'must be between 10ms and 60s'),
+      })
+      .strict()
       .prefault({}),
     dedup: z
       .object({

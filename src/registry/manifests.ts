@@ -2,6 +2,7 @@
 // optionally tagged, and indexed under their subject for the referrers API.
 import { Buffer } from 'node:buffer';
 import { LRUCache } from 'lru-cache';
+import type { AuditRecorder } from '../audit/recorder.js';
 import type { ObjectStore, OpOptions } from '../storage/driver.js';
 import type { Blobs } from './blobs.js';
 import { digestOf, parseDigest } from './digest.js';
@@ -10,6 +11,7 @@ import { isForeign, parseManifest, type Descriptor } from './manifest-format.js'
 import type { Reference } from './names.js';
 import { readAll, readJson, writeJson } from './objects.js';
 import * as paths from './paths.js';
+import type { Protection } from './protection.js';
 import type { Referrers } from './referrers.js';
 import type { Repositories } from './repositories.js';
 import type { Tags } from './tags.js';
@@ -36,6 +38,8 @@ export interface ManifestDeps {
   referrers: Referrers;
   repositories: Repositories;
   tombstones: Tombstones;
+  protection: Protection;
+  audit: AuditRecorder;
   /** gc.sweepDelay: bounds how long a checked reference may go unwritten (see tombstones.ts). */
   sweepDelayMs: number;
   /** Links older than this are rewritten when claimed (half of gc.grace). */
@@ -94,7 +98,10 @@ export class Manifests {
         throw err;
       }
     }
-    if (reference.kind === 'tag') await tags.set(repo, reference.tag, digest);
+    if (reference.kind === 'tag') {
+      await tags.set(repo, reference.tag, digest);
+      this.deps.audit.record({ action: 'tag.push', repository: repo, tag: reference.tag, digest });
+    }
     return { digest, subject: parsed.subject?.digest, mediaType: parsed.mediaType };
   }
 
@@ -112,26 +119,30 @@ export class Manifests {
   }
 
   /**
-   * By digest: removes the manifest from the repository, with every tag pointing at it.
-   * By tag: removes only the tag (OCI 1.1). Tag history (recovery points) stays for retention.
+   * By digest: removes the manifest from the repository, unless it is protected (a pinned or
+   * locked recovery point, or the current point of a tag: protection.ts says why, as DENIED).
+   * By tag: removes only the tag (OCI 1.1), unless it points at a locked point. Tag history
+   * (recovery points) stays for retention.
    */
   async delete(repo: string, reference: Reference): Promise<void> {
-    const { store, tags, referrers } = this.deps;
+    const { store, tags, referrers, protection, audit } = this.deps;
     if (reference.kind === 'tag') {
+      if (!(await tags.readPointer(repo, reference.tag))) throw manifestUnknown(reference.tag);
+      await protection.assertTagDeletable(repo, reference.tag);
       if (!(await tags.delete(repo, reference.tag))) throw manifestUnknown(reference.tag);
+      audit.record({ action: 'tag.delete', repository: repo, tag: reference.tag });
       return;
     }
     const key = paths.manifestLinkKey(repo, reference.digest);
     const link = await readJson<ManifestLink>(store, key);
     if (!link) throw manifestUnknown(reference.digest);
-    for (const t of await tags.list(repo)) {
-      if (t.digest === reference.digest) await tags.delete(repo, t.tag);
-    }
+    await protection.assertManifestDeletable(repo, reference.digest);
     if (link.subject) await referrers.remove(repo, link.subject, reference.digest);
     // Marks the deletion as intended, so the collector does not relink the manifest for the
     // recovery points and pins that still name it.
     await writeJson(store, paths.deletedManifestKey(repo, reference.digest), { deletedAt: new Date().toISOString() });
     await store.delete(key);
+    audit.record({ action: 'manifest.delete', repository: repo, digest: reference.digest });
   }
 
   /**

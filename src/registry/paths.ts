@@ -20,6 +20,8 @@
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
 //   gc/last-report                                     what the last collection did
 //   settings/retention-policies                        policies set through the admin API (override config)
+//   settings/lock/<ms>-<nonce>                         one value of retention.lock and when it was set (append-only)
+//   audit/<replica>/<segment>-<last-ms>                a batch of audit records of one process (hash-chained)
 //   health/probe                                       "ok": what GET /healthz stats
 //
 // Repository path components match [a-z0-9]+(sep[a-z0-9]+)*, so they never start with "_": the
@@ -39,6 +41,23 @@ export const GC_LEASE_KEY = 'gc/lease';
 export const GC_REPORT_KEY = 'gc/last-report';
 export const RETENTION_POLICIES_KEY = 'settings/retention-policies';
 export const HEALTH_PROBE_KEY = 'health/probe';
+export const LOCK_HISTORY_PREFIX = 'settings/lock/';
+export const AUDIT_PREFIX = 'audit/';
+
+/** A new entry of the lock history: never overwritten (the nonce), ordered by time. */
+export function lockEntryKey(setAtMs: number, nonce: string): string {
+  return `${LOCK_HISTORY_PREFIX}${String(setAtMs).padStart(15, '0')}-${nonce}`;
+}
+
+/** One audit segment: the replica's chain, its number in that chain, the time of its last record. */
+export function auditSegmentKey(replica: string, segment: number, lastAtMs: number): string {
+  return `${AUDIT_PREFIX}${replica}/${String(segment).padStart(10, '0')}-${String(lastAtMs).padStart(15, '0')}`;
+}
+
+export function parseAuditSegmentKey(key: string): { replica: string; segment: number; lastAtMs: number } | undefined {
+  const m = /^audit\/([A-Za-z0-9-]+)\/(\d{10})-(\d{15})$/.exec(key);
+  return m ? { replica: m[1]!, segment: Number(m[2]), lastAtMs: Number(m[3]) } : undefined;
+}
 
 function split(digest: string): { algorithm: string; hex: string } {
   return parseDigest(digest);

@@ -1,9 +1,11 @@
 // The registry domain assembled over one object store. No HTTP here, and no knowledge of which
 // driver sits underneath.
+import { ForwardingRecorder, type AuditRecorder } from '../audit/recorder.js';
 import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
 import { Manifests } from './manifests.js';
 import * as paths from './paths.js';
+import { Protection } from './protection.js';
 import { RecoveryPoints } from './recovery-points.js';
 import { Referrers } from './referrers.js';
 import { Repositories } from './repositories.js';
@@ -30,7 +32,16 @@ export class Registry {
   readonly uploads: Uploads;
   readonly recoveryPoints: RecoveryPoints;
   readonly tombstones: Tombstones;
+  /** What may not be destroyed: pins, current points, the lock (docs/immutability.md). */
+  readonly protection: Protection;
+  /** Where the domain's records go; the server points it at the audit trail. */
+  readonly audit = new ForwardingRecorder();
   private probeWritten = false;
+
+  /** Sends the domain's audit records to `recorder` (the server's trail). */
+  setAudit(recorder: AuditRecorder): void {
+    this.audit.target = recorder;
+  }
 
   constructor(
     readonly store: ObjectStore,
@@ -43,6 +54,7 @@ export class Registry {
     });
     this.repositories = new Repositories(store);
     this.tags = new Tags(store, options.tagCacheTtlMs);
+    this.protection = new Protection(store, this.tags, this.audit);
     this.referrers = new Referrers(store);
     this.manifests = new Manifests({
       store,
@@ -51,11 +63,13 @@ export class Registry {
       referrers: this.referrers,
       repositories: this.repositories,
       tombstones: this.tombstones,
+      protection: this.protection,
+      audit: this.audit,
       sweepDelayMs: options.gcSweepDelayMs,
       linkRefreshMs: options.gcGraceMs / 2,
     });
     this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest), options.gcSweepDelayMs);
-    this.recoveryPoints = new RecoveryPoints(store, this.tags, this.manifests);
+    this.recoveryPoints = new RecoveryPoints(store, this.tags, this.manifests, this.protection, this.audit);
   }
 
   /** Makes a stored blob readable in a repository (after upload, mount or dedup). */

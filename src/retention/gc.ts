@@ -114,6 +114,9 @@ export class Collector {
         restorableAfterMs: startedMs - options.retentionGraceMs,
         deleteUntagged: options.deleteUntagged,
       };
+      // Locked points are roots (docs/immutability.md), whatever the graces say.
+      const lock = await registry.protection.lockState(startedMs);
+      rules.locked = (pushedAtMs) => lock.isLocked(pushedAtMs);
 
       const ensureLease = () => {
         if (lease?.lost()) throw new LeaseLostError();

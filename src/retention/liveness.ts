@@ -14,6 +14,8 @@ export interface LivenessRules {
   /** Pruned points pruned after this instant are still restorable, so roots; Infinity: none. */
   restorableAfterMs: number;
   deleteUntagged: boolean;
+  /** Whether retention.lock protects a point pushed then (protection.ts): such points are roots. */
+  locked?: (pushedAtMs: number) => boolean;
 }
 
 export interface Liveness {
@@ -44,6 +46,8 @@ export function liveness(snapshot: RepositorySnapshot, rules: LivenessRules): Li
     ...snapshot.history.map((p) => p.digest),
     ...snapshot.pins,
     ...snapshot.pruned.filter((p) => p.prunedAtMs > rules.restorableAfterMs).map((p) => p.digest),
+    // A locked point keeps its data whatever happened to it: pruned, or its tag moved on.
+    ...(rules.locked ? snapshot.pruned.filter((p) => rules.locked!(p.pushedAtMs)).map((p) => p.digest) : []),
   ]);
   for (const m of manifests.values()) {
     if (m.linkedAtMs > rules.youngAfterMs) roots.add(m.digest);

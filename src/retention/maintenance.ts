@@ -1,6 +1,7 @@
 // Runs prune and garbage collection for one registry process: on demand (admin API, CLI) and on
 // a schedule (retention.interval), and keeps the status the admin API reports. Several replicas
 // may each schedule runs; the collector's lease lets one of them work at a time.
+import { actingAs } from '../audit/recorder.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -36,20 +37,23 @@ export class Maintenance {
   /** The scheduled prune + collection in progress, if any. */
   private scheduled: Promise<void> | undefined;
   private readonly log: Logger;
+  /** The process's audit trail, when one is open (flushed before the admin API lists it). */
+  audit?: { flush(): Promise<void> };
 
   constructor(
     private readonly registry: Registry,
-    private readonly config: Config,
+    readonly config: Config,
     logger: Logger,
     private readonly metrics?: Metrics,
   ) {
-    this.policies = new RetentionPolicies(registry.store, config.retention.policies);
+    this.policies = new RetentionPolicies(registry.store, config.retention.policies, registry.audit);
     this.log = logger.child({ module: 'maintenance' });
   }
 
   async prune(options: { dryRun: boolean; onPruned?: (repo: string, done: number, total: number) => void }): Promise<PruneResult> {
     const { policies } = await this.policies.current();
     const result = await prune(this.registry, policies, { ...options, deleteUntagged: this.config.gc.deleteUntagged });
+    this.registry.audit.record({ action: 'prune', detail: { dryRun: options.dryRun, dropped: result.droppedPoints, kept: result.keptPoints, freedBytes: result.freedBytes } });
     if (!options.dryRun) {
       this.log.info({ dropped: result.droppedPoints, kept: result.keptPoints }, 'recovery points pruned');
       this.metrics?.prunedPoints.inc(result.droppedPoints);
@@ -86,6 +90,10 @@ export class Maintenance {
         },
       }).run();
       this.status = { running: false, lastReport: report };
+      this.registry.audit.record({
+        action: 'gc',
+        detail: { dryRun: report.dryRun, manifestsRemoved: report.manifestsRemoved, blobsSwept: report.blobsSwept, bytesFreed: report.bytesFreed + report.uploadBytesFreed },
+      });
       this.metrics?.gcRuns.inc({ outcome: report.dryRun ? 'dry-run' : 'ok' });
       if (!report.dryRun) {
         this.metrics?.gcSweptBlobs.inc(report.blobsSwept);
@@ -94,6 +102,7 @@ export class Maintenance {
       return report;
     } catch (err) {
       this.status = { running: false, lastReport, lastError: (err as Error).message };
+      this.registry.audit.record({ action: 'gc', outcome: 'failed', detail: { dryRun: options.dryRun, error: (err as Error).message } });
       this.metrics?.gcRuns.inc({ outcome: err instanceof LeaseBusyError ? 'busy' : 'error' });
       if (!(err instanceof LeaseBusyError)) this.log.error({ err }, 'garbage collection failed');
       throw err;
@@ -124,7 +133,7 @@ export class Maintenance {
     const every = this.config.retention.interval;
     if (every <= 0) return;
     this.timer = setInterval(() => {
-      this.scheduled ??= this.scheduledRun().finally(() => (this.scheduled = undefined));
+      this.scheduled ??= actingAs({ kind: 'scheduler' }, () => this.scheduledRun()).finally(() => (this.scheduled = undefined));
     }, every);
     this.timer.unref();
   }

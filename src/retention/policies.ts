@@ -1,6 +1,7 @@
 // Where the retention policies come from: the ones set through the admin API (stored in the
 // object store, so every replica sees them) win over the ones in the configuration file.
 import { z } from 'zod';
+import type { AuditRecorder } from '../audit/recorder.js';
 import { retentionPolicySchema } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
 import { readJson, writeJson } from '../registry/objects.js';
@@ -23,6 +24,7 @@ export class RetentionPolicies {
   constructor(
     private readonly store: ObjectStore,
     private readonly fromConfig: RetentionPolicy[],
+    private readonly audit?: AuditRecorder,
   ) {}
 
   /** The policies in force and where they come from. */
@@ -36,12 +38,14 @@ export class RetentionPolicies {
   async replace(policies: unknown): Promise<RetentionPolicy[]> {
     const parsed = parsePolicies(policies);
     await writeJson(this.store, RETENTION_POLICIES_KEY, { policies: parsed.map(toText), updatedAt: new Date().toISOString() });
+    this.audit?.record({ action: 'policy.change', detail: { policies: parsed.map(toText) } });
     return parsed;
   }
 
   /** Forgets the API's policies: the configuration's apply again. */
   async reset(): Promise<void> {
     await this.store.delete(RETENTION_POLICIES_KEY);
+    this.audit?.record({ action: 'policy.change', detail: { reset: true } });
   }
 }
 

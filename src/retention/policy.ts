@@ -6,7 +6,7 @@
 import type { RecoveryPointRecord } from '../registry/recovery-points.js';
 
 /** What the policy looks at in a recovery point (src/registry/recovery-points.ts). */
-export type RecoveryPoint = Pick<RecoveryPointRecord, 'repo' | 'tag' | 'digest' | 'pushedAt' | 'lastPulledAt' | 'pinned' | 'current'>;
+export type RecoveryPoint = Pick<RecoveryPointRecord, 'repo' | 'tag' | 'digest' | 'pushedAt' | 'lastPulledAt' | 'pinned' | 'current' | 'lockedUntil'>;
 
 export interface RetentionRules {
   keepLast?: number;
@@ -25,6 +25,7 @@ export interface RetentionRules {
 
 export type Reason =
   | 'pinned'
+  | 'locked'
   | 'current'
   | 'last'
   | 'within'
@@ -74,6 +75,7 @@ export function plan<P extends RecoveryPoint>(points: P[], rules: RetentionRules
   }
   for (const p of points) {
     if (p.pinned) keep(p, 'pinned');
+    if (p.lockedUntil && p.lockedUntil.getTime() > now.getTime()) keep(p, 'locked');
     if (p.current) keep(p, 'current');
     if (rules.keepWithin !== undefined && now.getTime() - p.pushedAt.getTime() <= rules.keepWithin) keep(p, 'within');
     if (tagPatterns.some((re) => re.test(p.tag))) keep(p, 'tag');

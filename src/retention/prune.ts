@@ -17,9 +17,17 @@ export async function prune(
   const dryRun = options.dryRun ?? false;
   if (!dryRun) {
     let done = 0;
+    // Read once more, now: a lock raised since the plan counts.
+    const lock = await registry.protection.lockState();
     for (const repo of result.repositories) {
       for (const decision of repo.decisions.filter((d) => !d.keep)) {
-        await registry.recoveryPoints.prune(decision.point);
+        if (!(await registry.recoveryPoints.prune(decision.point, lock))) {
+          decision.keep = true;
+          decision.reasons = ['locked'];
+          result.droppedPoints--;
+          result.keptPoints++;
+          continue;
+        }
         options.onPruned?.(repo.name, ++done, result.droppedPoints);
       }
     }

@@ -15,7 +15,7 @@ const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
 export async function startRegistryProcess(env: Record<string, string>): Promise<RegistryProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', DRREG_LISTEN: `127.0.0.1:${port}`, DRREG_LOG_LEVEL: 'warn', ...env },
+    env: { PATH: process.env.PATH ?? '', DRREG_LISTEN: `127.0.0.1:${port}`, DRREG_LOG_LEVEL: 'warn', DRREG_RETENTION_LOCK: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -43,6 +43,8 @@ export async function startTestRegistry(
       DRREG_LISTEN: '127.0.0.1:0',
       DRREG_STORAGE_FILESYSTEM_ROOT: root,
       DRREG_STORAGE_FILESYSTEM_FSYNC: 'false',
+      // Tests that delete, prune or collect need no lock; test/immutability sets one explicitly.
+      DRREG_RETENTION_LOCK: '0',
       DRREG_LOG_LEVEL: process.env.DRREG_TEST_LOG_LEVEL ?? 'silent',
       ...options.env,
     },

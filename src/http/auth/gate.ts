@@ -40,6 +40,8 @@ export interface TokenGateOptions {
   rights: Rights;
   /** The token endpoint's absolute URL; empty: this server's /auth/token as the client reached it. */
   realm: string;
+  /** Append-only users: a delete is refused with DENIED, whatever the token says. */
+  appendOnly?: ReadonlySet<string>;
 }
 
 export class TokenGate implements Gate {
@@ -52,6 +54,9 @@ export class TokenGate implements Gate {
     const verified = await this.options.tokens.verify(bearer);
     if (!verified) throw this.challenge(ctx, need, 'invalid_token', 'the token is invalid or has expired');
     ctx.state.user = verified.user;
+    if (need.kind === 'repository' && need.action === 'delete' && verified.user !== undefined && this.options.appendOnly?.has(verified.user)) {
+      throw new RegistryError('DENIED', `user ${verified.user} is append-only: it may push new recovery points but never delete`, { user: verified.user });
+    }
     if (!grants(verified.access, need)) throw this.challenge(ctx, need, 'insufficient_scope', 'the token does not grant this access');
     const { rights } = this.options;
     return {

@@ -34,9 +34,10 @@ export function createAuth(config: Pick<Config, 'auth' | 'admin' | 'loginLimits'
   const users = new Users(auth.users, hooks.onPasswordCheck);
   const logins = new Logins(users, limits);
   const admins = new Set(auth.admins);
+  const appendOnly = new Set(auth.users.filter((u) => u.appendOnly).map((u) => u.name));
   return {
-    gate: new TokenGate({ tokens, rights, realm: auth.realm }),
-    tokenEndpoint: tokenEndpoint({ tokens, logins, rights, admins, onLoginFailure: hooks.onLoginFailure }),
+    gate: new TokenGate({ tokens, rights, realm: auth.realm, appendOnly }),
+    tokenEndpoint: tokenEndpoint({ tokens, logins, rights, admins, appendOnly, onLoginFailure: hooks.onLoginFailure }),
     adminGuard: staticToken || admins.size > 0 ? adminGuard({ staticToken, limits, accounts: { admins, logins, tokens } }) : undefined,
   };
 }

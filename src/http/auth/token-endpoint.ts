@@ -24,11 +24,13 @@ export interface TokenEndpointDeps {
   rights: Rights;
   /** auth.admins: who gets registry:admin:* (the admin API). */
   admins: ReadonlySet<string>;
+  /** Users that may push but are never granted delete or the admin API (auth.users[].appendOnly). */
+  appendOnly?: ReadonlySet<string>;
   /** Told of every refused login (metrics). */
   onLoginFailure?: () => void;
 }
 
-export function tokenEndpoint({ tokens, logins, rights, admins, onLoginFailure }: TokenEndpointDeps) {
+export function tokenEndpoint({ tokens, logins, rights, admins, appendOnly, onLoginFailure }: TokenEndpointDeps) {
   /** The entries of `wanted` this user may have, each cut down to the allowed actions. */
   const grant = (user: string | undefined, wanted: AccessEntry[]): AccessEntry[] => {
     const out: AccessEntry[] = [];
@@ -36,9 +38,10 @@ export function tokenEndpoint({ tokens, logins, rights, admins, onLoginFailure }
       if (entry.type === CATALOG.type && entry.name === CATALOG.name) {
         out.push(CATALOG); // the listing shows only repositories the user may pull
       } else if (entry.type === ADMIN.type && entry.name === ADMIN.name) {
-        if (user !== undefined && admins.has(user)) out.push(ADMIN);
+        if (user !== undefined && admins.has(user) && !appendOnly?.has(user)) out.push(ADMIN);
       } else if (entry.type === 'repository' && isValidName(entry.name)) {
         const allowed = rights.actions(user, entry.name);
+        if (user !== undefined && appendOnly?.has(user)) allowed.delete('delete');
         const asked = entry.actions.includes('*') ? REPOSITORY_ACTIONS : entry.actions;
         out.push({ type: 'repository', name: entry.name, actions: REPOSITORY_ACTIONS.filter((a) => asked.includes(a) && allowed.has(a)) });
       }
@@ -84,6 +87,7 @@ export function tokenEndpoint({ tokens, logins, rights, admins, onLoginFailure }
         return;
       }
       const name = form.get('username') ?? '';
+      ctx.state.loginName = name; // for the audit trail's login record
       if (!(await logins.check(ctx, name, form.get('password') ?? ''))) throw badCredentials(ctx);
       ctx.state.user = name;
       const scopes = parseScopes(form.get('scope') ?? '');

@@ -1,0 +1,72 @@
+// Who is acting, for the audit trail: every request runs with its actor (user or token, client
+// address, user agent, request id) in the audit context, so what the domain records names them.
+// Here too what only HTTP sees: logins (the token endpoint, the admin API's Basic check) and
+// requests refused with DENIED. The credentials were checked by the gate or the guard before
+// anything is recorded as done; the name below is only read from the same header.
+import type { Context, Next } from 'koa';
+import { actingAs, type AuditActor, type AuditRecorder } from '../../audit/recorder.js';
+import { basicCredentials, bearerToken } from '../auth/credentials.js';
+import { TOKEN_PATH } from '../auth/token-endpoint.js';
+
+export function auditContext(audit: AuditRecorder) {
+  return async (ctx: Context, next: Next) => {
+    const actor = actorOf(ctx);
+    try {
+      await actingAs(actor, next);
+    } finally {
+      recordAfter(ctx, actor, audit);
+    }
+  };
+}
+
+function recordAfter(ctx: Context, actor: AuditActor, audit: AuditRecorder): void {
+  const basic = basicCredentials(ctx.get('Authorization'));
+  if (ctx.path === TOKEN_PATH && (basic || ctx.method === 'POST') && (ctx.status === 200 || ctx.status === 401)) {
+    const user = basic?.name ?? (typeof ctx.state.loginName === 'string' ? ctx.state.loginName : undefined);
+    audit.record({
+      action: 'login',
+      outcome: ctx.status === 200 ? 'ok' : 'failed',
+      actor: { ...actor, kind: 'user', ...(user !== undefined ? { user: user.slice(0, 100) } : {}) },
+      detail: { api: 'token' },
+    });
+    return;
+  }
+  if (ctx.path.startsWith('/admin/') && ctx.status === 401 && ctx.get('Authorization')) {
+    audit.record({ action: 'login', outcome: 'failed', actor, detail: { api: 'admin', path: ctx.path.slice(0, 200) } });
+    return;
+  }
+  if (ctx.status === 403 && ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+    const body = ctx.body as { errors?: Array<{ message?: string; detail?: unknown }> } | undefined;
+    const error = body?.errors?.[0];
+    audit.record({
+      action: 'request.denied',
+      outcome: 'denied',
+      actor,
+      detail: { method: ctx.method, path: ctx.path.slice(0, 300), ...(error?.message ? { message: error.message } : {}) },
+    });
+  }
+}
+
+function actorOf(ctx: Context): AuditActor {
+  const header = ctx.get('Authorization');
+  const where = {
+    address: ctx.request.ip,
+    ...(ctx.get('User-Agent') ? { userAgent: ctx.get('User-Agent').slice(0, 200) } : {}),
+    ...(typeof ctx.state.requestId === 'string' ? { requestId: ctx.state.requestId } : {}),
+  };
+  const bearer = bearerToken(header);
+  if (bearer !== undefined) {
+    const parts = bearer.split('.');
+    if (parts.length !== 3) return { kind: 'admin-token', ...where };
+    try {
+      const sub = (JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { sub?: unknown }).sub;
+      if (typeof sub === 'string' && sub !== '') return { kind: 'user', user: sub.slice(0, 100), ...where };
+    } catch {
+      // not a JWT: the request is refused by the gate anyway
+    }
+    return { kind: 'anonymous', ...where };
+  }
+  const basic = basicCredentials(header);
+  if (basic) return { kind: 'user', user: basic.name.slice(0, 100), ...where };
+  return { kind: 'anonymous', ...where };
+}

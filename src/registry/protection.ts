@@ -1,0 +1,218 @@
+// What may not be destroyed, decided in one place that every destructive path asks: a manifest
+// DELETE by digest or by tag, an unpin, the prune plan and its executor, the collector's liveness.
+//
+// - A pinned point's manifest cannot be deleted (unpin first).
+// - A manifest a tag points at cannot be deleted by digest (delete the tag first: the point stays
+//   in the tag's history, restorable).
+// - The lock (retention.lock): a recovery point younger than the lock cannot be deleted, pruned,
+//   unpinned or collected, whoever asks. The lock's history lives in the store, one object per
+//   value ever set (settings/lock/...), so every replica computes the same answer and a restart
+//   with a lower configured value cannot shorten it. docs/immutability.md explains the rules.
+import { randomBytes } from 'node:crypto';
+import type { AuditRecorder } from '../audit/recorder.js';
+import type { ObjectStore } from '../storage/driver.js';
+import { RegistryError } from './errors.js';
+import { readJson, writeJson } from './objects.js';
+import * as paths from './paths.js';
+import type { Tags } from './tags.js';
+
+export interface LockEntry {
+  /** The lock period, ms. */
+  lockMs: number;
+  /** When it was set (ms since the epoch, the setting replica's clock). */
+  setAtMs: number;
+  /** retention.lock in a configuration, or the admin API. */
+  source: 'config' | 'api';
+}
+
+/**
+ * The lock as its history defines it. Each value is in force from when it was set; a value that is
+ * replaced stays in force for its own length after that (so lowering takes effect only once the
+ * old lock has run out, raising at once). A point pushed at `p` is locked until `p` plus the
+ * largest value in force at any time since `p`: the lock it was pushed under, or a larger one set
+ * since. Pure: tested without a store.
+ */
+export class LockState {
+  readonly entries: readonly LockEntry[];
+
+  constructor(entries: readonly LockEntry[], readonly nowMs: number) {
+    this.entries = [...entries].sort((a, b) => a.setAtMs - b.setAtMs);
+  }
+
+  /** Until when entry i is in force. */
+  private endOf(i: number): number {
+    const next = this.entries[i + 1];
+    return next ? next.setAtMs + this.entries[i]!.lockMs : Infinity;
+  }
+
+  /** When a point pushed at `pushedAtMs` may first be destroyed. */
+  lockedUntil(pushedAtMs: number): number {
+    let longest = 0;
+    this.entries.forEach((e, i) => {
+      if (this.endOf(i) > pushedAtMs) longest = Math.max(longest, e.lockMs);
+    });
+    return pushedAtMs + longest;
+  }
+
+  isLocked(pushedAtMs: number): boolean {
+    return this.lockedUntil(pushedAtMs) > this.nowMs;
+  }
+
+  /** The lock in force now: what a point pushed now gets. */
+  effectiveMs(): number {
+    let longest = 0;
+    this.entries.forEach((e, i) => {
+      if (e.setAtMs <= this.nowMs && this.endOf(i) > this.nowMs) longest = Math.max(longest, e.lockMs);
+    });
+    // An entry set "in the future" by a replica whose clock runs ahead counts at once.
+    for (const e of this.entries) if (e.setAtMs > this.nowMs) longest = Math.max(longest, e.lockMs);
+    return longest;
+  }
+
+  /** The newest value set; below effectiveMs() while a lowering waits for the old lock to run out. */
+  configuredMs(): number {
+    return this.entries.at(-1)?.lockMs ?? 0;
+  }
+
+  /** When the newest value alone will be in force (now, unless a lowering is pending). */
+  settledAtMs(): number {
+    const configured = this.configuredMs();
+    let at = this.nowMs;
+    this.entries.forEach((e, i) => {
+      if (e.lockMs > configured) at = Math.max(at, this.endOf(i));
+    });
+    return at;
+  }
+}
+
+export interface Protected {
+  pinned: boolean;
+  /** Tags pointing at the manifest now. */
+  currentOf: string[];
+  /** The latest lock end among the manifest's points (history and pruned), if one is locked. */
+  lockedUntil?: Date;
+}
+
+export class Protection {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly tags: Tags,
+    private readonly audit: AuditRecorder,
+  ) {}
+
+  async lockState(now = Date.now()): Promise<LockState> {
+    const entries: LockEntry[] = [];
+    for await (const obj of this.store.list(paths.LOCK_HISTORY_PREFIX)) {
+      const entry = await readJson<LockEntry>(this.store, obj.key);
+      if (entry && Number.isFinite(entry.lockMs) && Number.isFinite(entry.setAtMs)) entries.push(entry);
+    }
+    return new LockState(entries, now);
+  }
+
+  /**
+   * Sets the lock. Raising takes effect at once; lowering once the lock in force has run out.
+   * Nothing is written when the value is already the newest one.
+   */
+  async setLock(lockMs: number, source: LockEntry['source']): Promise<LockState> {
+    if (!Number.isSafeInteger(lockMs) || lockMs < 0) throw new RegistryError('DENIED', 'the lock must be a duration of zero or more');
+    const before = await this.lockState();
+    if (before.entries.length > 0 && before.configuredMs() === lockMs) return before;
+    const entry: LockEntry = { lockMs, setAtMs: Date.now(), source };
+    await writeJson(this.store, paths.lockEntryKey(entry.setAtMs, randomBytes(6).toString('hex')), entry);
+    const after = await this.lockState();
+    this.audit.record({
+      action: 'lock.change',
+      detail: { source, from: before.effectiveMs(), to: lockMs, effective: after.effectiveMs(), settledAt: new Date(after.settledAtMs()).toISOString() },
+    });
+    return after;
+  }
+
+  /**
+   * Applies retention.lock from a configuration at start-up: only when it differs from the last
+   * value a configuration set (a value set through the API survives restarts with the same file).
+   */
+  async applyConfigured(lockMs: number): Promise<LockState> {
+    const state = await this.lockState();
+    const lastFromConfig = [...state.entries].reverse().find((e) => e.source === 'config');
+    if (lastFromConfig?.lockMs === lockMs) return state;
+    if (!lastFromConfig && state.entries.length === 0 && lockMs === 0) return state; // nothing to record
+    return this.setLock(lockMs, 'config');
+  }
+
+  /** Why a manifest of `repo` may not be destroyed (read fresh from the store, no cache). */
+  async of(repo: string, digest: string, state?: LockState): Promise<Protected> {
+    const lock = state ?? (await this.lockState());
+    const pinned = (await this.store.stat(paths.pinKey(repo, digest))) !== undefined;
+    const currentOf: string[] = [];
+    for (const t of await this.tags.list(repo)) {
+      // The stored pointer, not the cache: another replica may have moved the tag.
+      if (t.digest === digest) currentOf.push(t.tag);
+    }
+    let until = 0;
+    for (const prefix of [paths.tagHistoryRoot(repo), paths.prunedRoot(repo)]) {
+      for await (const obj of this.store.list(prefix)) {
+        const parsed = prefix === paths.prunedRoot(repo) ? paths.parsePrunedKey(repo, obj.key) : paths.parseTagHistoryKey(repo, obj.key);
+        if (parsed?.digest === digest && lock.isLocked(parsed.pushedAtMs)) until = Math.max(until, lock.lockedUntil(parsed.pushedAtMs));
+      }
+    }
+    return { pinned, currentOf, ...(until > 0 ? { lockedUntil: new Date(until) } : {}) };
+  }
+
+  /** Throws DENIED unless the manifest may be deleted from the repository by digest. */
+  async assertManifestDeletable(repo: string, digest: string): Promise<void> {
+    const p = await this.of(repo, digest);
+    if (p.lockedUntil) {
+      throw denied(`recovery point is locked until ${p.lockedUntil.toISOString()} (retention.lock): nobody can delete it before then`, {
+        repository: repo,
+        digest,
+        lockedUntil: p.lockedUntil.toISOString(),
+      });
+    }
+    if (p.pinned) {
+      throw denied('recovery point is pinned: unpin it first (POST /admin/v1/recovery-points/unpin)', { repository: repo, digest, pinned: true });
+    }
+    if (p.currentOf.length > 0) {
+      throw denied(
+        `manifest is the current point of tag(s) ${p.currentOf.join(', ')}: delete the tag first (DELETE /v2/${repo}/manifests/<tag>), which keeps it as a recovery point`,
+        { repository: repo, digest, tags: p.currentOf },
+      );
+    }
+  }
+
+  /** Throws DENIED when the tag points at a locked point (deleting the tag would un-current it). */
+  async assertTagDeletable(repo: string, tag: string): Promise<void> {
+    const pointer = await this.tags.readPointer(repo, tag);
+    if (!pointer) return;
+    const lock = await this.lockState();
+    const until = lock.lockedUntil(Date.parse(pointer.pushedAt));
+    if (until > lock.nowMs) {
+      throw denied(`tag ${tag} points at a recovery point locked until ${new Date(until).toISOString()} (retention.lock): it cannot be deleted before then`, {
+        repository: repo,
+        tag,
+        digest: pointer.digest,
+        lockedUntil: new Date(until).toISOString(),
+      });
+    }
+  }
+
+  async assertUnpinnable(repo: string, digest: string): Promise<void> {
+    const p = await this.of(repo, digest);
+    if (p.lockedUntil) {
+      throw denied(`recovery point is locked until ${p.lockedUntil.toISOString()} (retention.lock): it cannot be unpinned before then`, {
+        repository: repo,
+        digest,
+        lockedUntil: p.lockedUntil.toISOString(),
+      });
+    }
+  }
+
+  /** Whether prune may drop this point now: not locked, not pinned (checked again at execution). */
+  async mayPrune(point: { repo: string; digest: string; pushedAt: Date }, state: LockState): Promise<boolean> {
+    if (state.isLocked(point.pushedAt.getTime())) return false;
+    return (await this.store.stat(paths.pinKey(point.repo, point.digest))) === undefined;
+  }
+}
+
+function denied(message: string, detail: Record<string, unknown>): RegistryError {
+  return new RegistryError('DENIED', message, detail);
+}
