@@ -42,6 +42,7 @@ export function adminRoutes(registry: Registry, maintenance: Maintenance) {
         ...(p.lastPulledAt ? { lastPulledAt: p.lastPulledAt.toISOString() } : {}),
         pinned: p.pinned,
         current: p.current,
+        ...(p.lockedUntil ? { lockedUntil: p.lockedUntil.toISOString() } : {}),
       })),
       pruned: (await registry.recoveryPoints.listPruned(repository)).map((p) => ({
         tag: p.tag,
