@@ -21,6 +21,9 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
   'upper-case repository name': 'Distribution answers a bare 404; we say NAME_INVALID (400), the spec code',
   'referrers of a manifest': 'Distribution 2.8 predates the OCI 1.1 referrers API',
   'tags list with a malformed n': 'Distribution ignores a malformed n; we refuse it with PAGINATION_NUMBER_INVALID',
+  'DELETE manifest by digest': 'tag v1 still points at it: DENIED until the tag is deleted (docs/immutability.md); Distribution deletes it and untags v1',
+  'GET deleted manifest': 'follows from the row above: the manifest was not deleted',
+  'GET tag of a deleted manifest': 'same: v1 still points at it',
   'manifest over 4 MiB': 'the spec says 413 for a manifest over the limit; Distribution answers 400 MANIFEST_INVALID',
 };
 

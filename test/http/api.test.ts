@@ -212,7 +212,10 @@ describe('artifacts and referrers', () => {
     expect(orphan.res.status).toBe(201);
     expect(orphan.res.headers.get('oci-subject')).toBe(sha256('not pushed'));
 
-    // Deleting a referrer removes it from the list.
+    // Deleting a referrer removes it from the list. It is the current point of its tag: the tag
+    // goes first (docs/immutability.md), then the manifest.
+    expect((await fetch(`${url}/v2/r/app/manifests/${sbom.digest}`, { method: 'DELETE' })).status).toBe(403);
+    expect((await fetch(`${url}/v2/r/app/manifests/sbom`, { method: 'DELETE' })).status).toBe(202);
     expect((await fetch(`${url}/v2/r/app/manifests/${sbom.digest}`, { method: 'DELETE' })).status).toBe(202);
     const after = (await (await fetch(`${url}/v2/r/app/referrers/${subject.digest}`)).json()) as { manifests: unknown[] };
     expect(after.manifests).toHaveLength(1);
