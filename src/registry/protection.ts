@@ -206,6 +206,43 @@ export class Protection {
     }
   }
 
+  /**
+   * Manifests of `repo` nothing may take away: the current points of its tags, its pins, and its
+   * points (kept or pruned) that the lock protects.
+   */
+  async protectedManifests(repo: string): Promise<Set<string>> {
+    const lock = await this.lockState();
+    const out = new Set<string>((await this.tags.list(repo)).map((t) => t.digest));
+    for await (const obj of this.store.list(paths.pinsPrefix(repo))) {
+      const digest = paths.digestFromLinkKey(obj.key);
+      if (digest) out.add(digest);
+    }
+    for (const prefix of [paths.tagHistoryRoot(repo), paths.prunedRoot(repo)]) {
+      for await (const obj of this.store.list(prefix)) {
+        const parsed = prefix === paths.prunedRoot(repo) ? paths.parsePrunedKey(repo, obj.key) : paths.parseTagHistoryKey(repo, obj.key);
+        if (parsed && lock.isLocked(parsed.pushedAtMs)) out.add(parsed.digest);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Throws DENIED when a protected manifest of `repo` references the blob (`references` lists
+   * what a manifest reaches, index children included): removing the repository's link would make
+   * that point unpullable.
+   */
+  async assertBlobUnlinkable(repo: string, digest: string, references: (manifest: string) => Promise<Set<string>>): Promise<void> {
+    for (const manifest of await this.protectedManifests(repo)) {
+      if ((await references(manifest)).has(digest)) {
+        throw denied(`blob is part of recovery point ${manifest}, which is current, pinned or locked: it cannot be deleted from the repository`, {
+          repository: repo,
+          digest,
+          manifest,
+        });
+      }
+    }
+  }
+
   /** Whether prune may drop this point now: not locked, not pinned (checked again at execution). */
   async mayPrune(point: { repo: string; digest: string; pushedAt: Date }, state: LockState): Promise<boolean> {
     if (state.isLocked(point.pushedAt.getTime())) return false;

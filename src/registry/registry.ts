@@ -3,6 +3,7 @@
 import { ForwardingRecorder, type AuditRecorder } from '../audit/recorder.js';
 import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
+import { parseManifest } from './manifest-format.js';
 import { Manifests } from './manifests.js';
 import * as paths from './paths.js';
 import { Protection } from './protection.js';
@@ -108,6 +109,32 @@ export class Registry {
     if (!(await this.blobs.claimInRepo(from, digest))) return false;
     await this.linkBlob(repo, digest);
     return true;
+  }
+
+  /**
+   * Removes a repository's link to a blob (distribution API DELETE), unless a current, pinned or
+   * locked point of the repository uses it (DENIED).
+   */
+  async unlinkBlob(repo: string, digest: string): Promise<void> {
+    await this.protection.assertBlobUnlinkable(repo, digest, (manifest) => this.references(repo, manifest));
+    await this.blobs.unlink(repo, digest);
+    this.audit.record({ action: 'blob.delete', repository: repo, digest });
+  }
+
+  /** Every blob a manifest of `repo` reaches (config, layers, index children's too). */
+  private async references(repo: string, digest: string, seen = new Set<string>()): Promise<Set<string>> {
+    if (seen.has(digest)) return seen;
+    seen.add(digest);
+    let bytes: Buffer;
+    try {
+      bytes = (await this.manifests.get(repo, { kind: 'digest', digest })).bytes;
+    } catch {
+      return seen; // not held (deleted, or never linked here): references nothing here
+    }
+    const parsed = parseManifest(bytes, undefined);
+    for (const b of parsed.blobs) seen.add(b.digest);
+    for (const m of parsed.manifests) await this.references(repo, m.digest, seen);
+    return seen;
   }
 
   /**

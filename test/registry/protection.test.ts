@@ -161,6 +161,14 @@ describe('a locked recovery point resists every destructive path', () => {
       expect(res.status).toBe(403);
       expect(res.json!.errors![0]).toMatchObject({ code: 'DENIED', message: expect.stringMatching(/locked until .* \(retention\.lock\)/) });
     }
+    // Nor the repository's link to one of their blobs (the point would no longer pull).
+    const [layer] = [...points[0]!.blobs.keys()];
+    const unlink = await fetch(`${registry.url}/v2/${repo}/blobs/${layer}`, { method: 'DELETE', headers: { Authorization: `Bearer ${await rootToken()}` } });
+    expect(unlink.status).toBe(403);
+    expect(((await unlink.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]).toMatchObject({
+      code: 'DENIED',
+      message: expect.stringMatching(/blob is part of recovery point .* cannot be deleted/),
+    });
     const byTag = await v2('DELETE', 'latest');
     expect(byTag.status).toBe(403);
     expect(byTag.json!.errors![0]!.message).toMatch(/tag latest points at a recovery point locked until/);

@@ -53,7 +53,7 @@ export async function deleteBlob({ ctx, repo, ref, registry, options }: Route): 
   if (!options.deletesEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
   parseDigest(ref);
   if (!(await registry.blobs.isLinked(repo, ref))) throw blobUnknown(ref);
-  await registry.blobs.unlink(repo, ref);
+  await registry.unlinkBlob(repo, ref);
   ctx.set('Docker-Content-Digest', ref);
   emptyResponse(ctx, 202);
 }
