@@ -134,8 +134,9 @@ export class Protection {
   async applyConfigured(lockMs: number): Promise<LockState> {
     const state = await this.lockState();
     const lastFromConfig = [...state.entries].reverse().find((e) => e.source === 'config');
-    if (lastFromConfig?.lockMs === lockMs) return state;
-    if (!lastFromConfig && state.entries.length === 0 && lockMs === 0) return state; // nothing to record
+    // A configuration that never set a lock counts as 0: starting with 0 records nothing, and
+    // does not lower a value set through the API.
+    if ((lastFromConfig?.lockMs ?? 0) === lockMs) return state;
     return this.setLock(lockMs, 'config');
   }
 
