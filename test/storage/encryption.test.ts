@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../src/audit/log.js';
 import { loadConfig } from '../../src/config/index.js';
 import { loadKeyring, saveKeyring } from '../../src/crypto/keyring.js';
 import { EncryptedStore } from '../../src/storage/encrypted.js';
@@ -211,6 +212,10 @@ describe('key rotation', () => {
       const back = Buffer.from(await (await fetch(`${after.url}/v2/enc/rot/blobs/${digest}`)).arrayBuffer());
       expect(back.equals(blob)).toBe(true);
     }
+    // Both key changes are on the audit trail (written encrypted, like every object).
+    const records = await listAudit(after.store, {});
+    expect(records.find((r) => r.action === 'key.rotate')).toMatchObject({ actor: { kind: 'cli' }, detail: { rewrapped: 1 } });
+    expect(records.find((r) => r.action === 'key.retire')).toMatchObject({ detail: { key: oldKey } });
     await after.stop();
     // The keyring file is the operator's secret: owner-only.
     expect((await stat(keyring)).mode & 0o077).toBe(0);
