@@ -3,10 +3,12 @@
 // record edited or removed in the store and names it.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditLog, verifyAudit, type AuditRecord } from '../../src/audit/log.js';
+import { AuditLog, listAudit, verifyAudit, type AuditRecord } from '../../src/audit/log.js';
 import { hashPassword } from '../../src/crypto/passwords.js';
 import { readJson, writeJson } from '../../src/registry/objects.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -186,3 +188,41 @@ describe('audit trail', () => {
     expect((await verifyAudit(registry.store, { retentionMs: 86_400_000 })).ok).toBe(true);
   });
 });
+
+describe('audit trail across replicas and restarts', () => {
+  it('two replicas on one store each keep their own chain; a restart keeps what was written', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'drreg-audit-'));
+    const env = { DRREG_ADMIN_TOKEN: ADMIN_TOKEN, DRREG_AUDIT_FLUSHINTERVAL: '20ms' };
+    const [a, b] = [await startTestRegistry({ root, env }), await startTestRegistry({ root, env })];
+    for (let i = 0; i < 20; i++) (i % 2 ? a : b).registry.audit.record({ action: 'tag.push', repository: 'dr/two', tag: `t${i}` });
+    await a.stop();
+    await b.stop(); // shutdown flushes
+    const c = await startTestRegistry({ root, env });
+    const records = await listAudit(c.store, {});
+    expect(records.filter((r) => r.repository === 'dr/two')).toHaveLength(20);
+    expect(new Set(records.map((r) => r.replica)).size).toBe(2);
+    const verified = await verifyAudit(c.store, { retentionMs: c.config.audit.retention });
+    expect(verified).toMatchObject({ ok: true, chains: 2 });
+
+    // A whole segment removed from the start of a chain is named unless it had expired.
+    const log = new AuditLog(c.store, { flushIntervalMs: 60_000, retentionMs: 3_600_000, replica: 'gap-test', maxBatch: 1 });
+    log.record({ action: 'pin' });
+    log.record({ action: 'unpin' });
+    await log.close();
+    const first = (await keysUnder(c, 'audit/gap-test/')).sort()[0]!;
+    await c.store.delete(first);
+    const gap = await verifyAudit(c.store, { retentionMs: 3_600_000 });
+    expect(gap.problems).toContainEqual(expect.objectContaining({ replica: 'gap-test', problem: expect.stringMatching(/before 1 missing, and not yet expired/) }));
+    expect((await verifyAudit(c.store, { retentionMs: 3_600_000, now: Date.now() + 2 * 3_600_000 })).problems.filter((p) => p.replica === 'gap-test')).toEqual([]);
+    // Expiry removes whole segments older than audit.retention.
+    expect(await log.expire(Date.now() + 2 * 3_600_000)).toBeGreaterThan(0);
+    await c.stop();
+    await rm(root, { recursive: true, force: true });
+  }, 60_000);
+});
+
+async function keysUnder(r: TestRegistry, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const obj of r.store.list(prefix)) keys.push(obj.key);
+  return keys;
+}
