@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog, listAudit, verifyAudit, type AuditRecord } from '../../src/audit/log.js';
 import { hashPassword } from '../../src/crypto/passwords.js';
 import { readJson, writeJson } from '../../src/registry/objects.js';
+import type { ObjectStore } from '../../src/storage/driver.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+import { storeFactories } from '../helpers/stores.js';
 import { OCI_MANIFEST, sha256 } from '../http/client.js';
 
 const ADMIN_TOKEN = 'audit-admin-token-0123456789';
@@ -173,7 +175,7 @@ describe('audit trail', () => {
     const list = await promisify(execFile)(process.execPath, ['--import', 'tsx', MAIN, 'audit', 'list', '--action', 'pin'], { env });
     expect(list.stdout).toMatch(/ok +pin +admin-token from .*dr\/audited@sha256:/);
     await writeJson(registry.store, key, original);
-  }, 60_000);
+  }, 120_000);
 
   it('writes never wait for the store: records are batched into segments, and close flushes', async () => {
     const log = new AuditLog(registry.store, { flushIntervalMs: 60_000, retentionMs: 86_400_000, replica: `batch-${randomBytes(4).toString('hex')}`, maxBatch: 100 });
@@ -218,11 +220,37 @@ describe('audit trail across replicas and restarts', () => {
     expect(await log.expire(Date.now() + 2 * 3_600_000)).toBeGreaterThan(0);
     await c.stop();
     await rm(root, { recursive: true, force: true });
-  }, 60_000);
+  }, 120_000);
 });
 
 async function keysUnder(r: TestRegistry, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const obj of r.store.list(prefix)) keys.push(obj.key);
+  return keys;
+}
+
+describe.each(storeFactories())('audit chain on $name', (factory) => {
+  it('verify names an edited record', async () => {
+    const { store, cleanup } = await factory.make();
+    try {
+      const log = new AuditLog(store, { flushIntervalMs: 60_000, retentionMs: 86_400_000, replica: 'chain-test', maxBatch: 2 });
+      for (const action of ['tag.push', 'pin', 'unpin', 'manifest.delete']) log.record({ action, repository: 'dr/x' });
+      await log.close();
+      expect(await verifyAudit(store, { retentionMs: 86_400_000 })).toMatchObject({ ok: true, chains: 1, segments: 2, records: 4 });
+      const key = (await listKeys(store, 'audit/chain-test/')).sort()[1]!;
+      const segment = (await readJson<{ records: AuditRecord[] }>(store, key))!;
+      segment.records[0]!.repository = 'dr/elsewhere';
+      await writeJson(store, key, segment);
+      const result = await verifyAudit(store, { retentionMs: 86_400_000 });
+      expect(result.problems).toEqual([expect.objectContaining({ key, seq: 2, action: 'unpin', problem: expect.stringMatching(/record edited/) })]);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+async function listKeys(store: ObjectStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const obj of store.list(prefix)) keys.push(obj.key);
   return keys;
 }

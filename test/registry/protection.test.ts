@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/crypto/passwords.js';
 import { LockState, type LockEntry } from '../../src/registry/protection.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+import { storeFactories } from '../helpers/stores.js';
 import { OCI_MANIFEST, pushImage, putManifest, sha256 } from '../http/client.js';
 
 const DAY = 86_400_000;
@@ -256,12 +257,16 @@ describe('pins and current points without a lock (issue 10, item 6)', () => {
   });
 });
 
-describe('a lock raised after a prune keeps the pruned point whole', () => {
+describe.each(storeFactories())('a lock raised after a prune keeps the pruned point whole, on $name', (factory) => {
   let registry: TestRegistry;
+  let cleanup: () => Promise<void>;
   const repo = 'dr/raised';
 
   beforeAll(async () => {
+    const made = await factory.make();
+    cleanup = made.cleanup;
     registry = await startTestRegistry({
+      store: made.store,
       env: {
         DRREG_RETENTION_LOCK: '0',
         DRREG_RETENTION_POLICIES: JSON.stringify([{ repositories: '*', keepLast: 1 }]),
@@ -271,7 +276,10 @@ describe('a lock raised after a prune keeps the pruned point whole', () => {
       },
     });
   });
-  afterAll(() => registry?.stop());
+  afterAll(async () => {
+    await registry?.stop();
+    await cleanup?.();
+  });
 
   it('the collector with zero graces treats the locked pruned point as a root; it can be restored', async () => {
     const old = await pushImage(registry.url, repo, 'old');
