@@ -94,6 +94,12 @@ export interface Protected {
 }
 
 export class Protection {
+  /**
+   * Everything a manifest of a repository reaches (itself, index children, configs, layers); set
+   * by the registry, which can read manifests. Until then nothing is known to be reached.
+   */
+  referencesOf: (repo: string, digest: string) => Promise<Set<string>> = async (_repo, digest) => new Set([digest]);
+
   constructor(
     private readonly store: ObjectStore,
     private readonly tags: Tags,
@@ -178,6 +184,23 @@ export class Protection {
         { repository: repo, digest, tags: p.currentOf },
       );
     }
+    // A child of a protected index (one platform of a multi-platform point) is part of that point.
+    const holder = await this.protectedHolderOf(repo, digest);
+    if (holder) {
+      throw denied(`manifest is part of recovery point ${holder}, which is current, pinned or locked: it cannot be deleted`, {
+        repository: repo,
+        digest,
+        manifest: holder,
+      });
+    }
+  }
+
+  /** A current, pinned or locked manifest of `repo` other than `digest` that reaches `digest`. */
+  private async protectedHolderOf(repo: string, digest: string): Promise<string | undefined> {
+    for (const manifest of await this.protectedManifests(repo)) {
+      if (manifest !== digest && (await this.referencesOf(repo, manifest)).has(digest)) return manifest;
+    }
+    return undefined;
   }
 
   /** Throws DENIED when the tag points at a locked point (deleting the tag would un-current it). */
@@ -228,19 +251,17 @@ export class Protection {
   }
 
   /**
-   * Throws DENIED when a protected manifest of `repo` references the blob (`references` lists
-   * what a manifest reaches, index children included): removing the repository's link would make
-   * that point unpullable.
+   * Throws DENIED when a protected manifest of `repo` references the blob (index children's
+   * included): removing the repository's link would make that point unpullable.
    */
-  async assertBlobUnlinkable(repo: string, digest: string, references: (manifest: string) => Promise<Set<string>>): Promise<void> {
-    for (const manifest of await this.protectedManifests(repo)) {
-      if ((await references(manifest)).has(digest)) {
-        throw denied(`blob is part of recovery point ${manifest}, which is current, pinned or locked: it cannot be deleted from the repository`, {
-          repository: repo,
-          digest,
-          manifest,
-        });
-      }
+  async assertBlobUnlinkable(repo: string, digest: string): Promise<void> {
+    const manifest = await this.protectedHolderOf(repo, digest);
+    if (manifest) {
+      throw denied(`blob is part of recovery point ${manifest}, which is current, pinned or locked: it cannot be deleted from the repository`, {
+        repository: repo,
+        digest,
+        manifest,
+      });
     }
   }
 

@@ -70,6 +70,7 @@ export class Registry {
       linkRefreshMs: options.gcGraceMs / 2,
     });
     this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest), options.gcSweepDelayMs);
+    this.protection.referencesOf = (repo, digest) => this.references(repo, digest);
     this.recoveryPoints = new RecoveryPoints(store, this.tags, this.manifests, this.protection, this.audit);
   }
 
@@ -116,7 +117,7 @@ export class Registry {
    * locked point of the repository uses it (DENIED).
    */
   async unlinkBlob(repo: string, digest: string): Promise<void> {
-    await this.protection.assertBlobUnlinkable(repo, digest, (manifest) => this.references(repo, manifest));
+    await this.protection.assertBlobUnlinkable(repo, digest);
     await this.blobs.unlink(repo, digest);
     this.audit.record({ action: 'blob.delete', repository: repo, digest });
   }

@@ -11,7 +11,7 @@ import { hashPassword } from '../../src/crypto/passwords.js';
 import { LockState, type LockEntry } from '../../src/registry/protection.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
 import { storeFactories } from '../helpers/stores.js';
-import { OCI_MANIFEST, pushImage, putManifest, sha256 } from '../http/client.js';
+import { OCI_INDEX, OCI_MANIFEST, pushImage, putManifest, sha256 } from '../http/client.js';
 
 const DAY = 86_400_000;
 const entry = (lockMs: number, setAtMs: number): LockEntry => ({ lockMs, setAtMs, source: 'api' });
@@ -249,9 +249,23 @@ describe('pins and current points without a lock (issue 10, item 6)', () => {
     expect((await del(digests[2]!)).status).toBe(202);
   });
 
+  it('a platform manifest of a current multi-platform point cannot be deleted by digest, nor its layers', async () => {
+    const child = await putManifest(registry.url, repo, 'x', await pushImage(registry.url, repo, 'arm64'), OCI_MANIFEST);
+    const childDigest = child.digest;
+    // Pushed by digest in practice (docker buildx, skopeo): untag the helper tag.
+    expect((await del('x')).status).toBe(202);
+    const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: childDigest, size: child.bytes.length, platform: { architecture: 'arm64', os: 'linux' } }] };
+    expect((await putManifest(registry.url, repo, 'multi', index, OCI_INDEX)).res.status).toBe(201);
+    const res = await del(childDigest);
+    expect(res.status).toBe(403);
+    expect(res.error!.message).toMatch(/manifest is part of recovery point sha256:[0-9a-f]+, which is current, pinned or locked/);
+    const layer = (JSON.parse(child.bytes.toString()) as { layers: Array<{ digest: string }> }).layers[0]!.digest;
+    expect((await fetch(`${registry.url}/v2/${repo}/blobs/${layer}`, { method: 'DELETE' })).status).toBe(403);
+  });
+
   it('a deleted point is not listed: every listed point can be restored', async () => {
     expect((await del(digests[1]!)).status).toBe(202);
-    const listed = await registry.registry.recoveryPoints.list(repo);
+    const listed = (await registry.registry.recoveryPoints.list(repo)).filter((p) => p.tag === 'latest');
     expect(listed.map((p) => p.digest)).toEqual([digests[0]]);
     for (const p of listed) await registry.registry.recoveryPoints.restore(repo, 'restored', p.digest);
   });
