@@ -109,8 +109,10 @@ export class AuditLog implements AuditRecorder {
       at: new Date().toISOString(),
       action: event.action,
       outcome: event.outcome ?? 'ok',
-      actor: event.actor ?? currentActor(),
+      // A copy, read now: the request's actor is filled in as its credentials are checked.
+      actor: { ...(event.actor ?? currentActor()) },
     };
+    if (pending.actor.user === undefined) delete pending.actor.user;
     if (event.repository !== undefined) pending.repository = event.repository;
     if (event.tag !== undefined) pending.tag = event.tag;
     if (event.digest !== undefined) pending.digest = event.digest;

@@ -307,5 +307,5 @@ describe.each(storeFactories())('a lock raised after a prune keeps the pruned po
     await registry.registry.recoveryPoints.restore(repo, 'latest', first.digest);
     const pulled = await fetch(`${registry.url}/v2/${repo}/manifests/latest`, { headers: { Accept: OCI_MANIFEST } });
     expect(Buffer.from(await pulled.arrayBuffer()).equals(first.bytes)).toBe(true);
-  });
+  }, 120_000);
 });

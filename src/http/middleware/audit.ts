@@ -5,12 +5,13 @@
 // anything is recorded as done; the name below is only read from the same header.
 import type { Context, Next } from 'koa';
 import { actingAs, type AuditActor, type AuditRecorder } from '../../audit/recorder.js';
+import { clientCertificateName } from '../auth/client-cert.js';
 import { basicCredentials, bearerToken } from '../auth/credentials.js';
 import { TOKEN_PATH } from '../auth/token-endpoint.js';
 
 export function auditContext(audit: AuditRecorder) {
   return async (ctx: Context, next: Next) => {
-    const actor = actorOf(ctx);
+    const actor = verifiedActor(ctx, actorOf(ctx));
     try {
       await actingAs(actor, next);
     } finally {
@@ -45,6 +46,24 @@ function recordAfter(ctx: Context, actor: AuditActor, audit: AuditRecorder): voi
       detail: { method: ctx.method, path: ctx.path.slice(0, 300), ...(error?.message ? { message: error.message } : {}) },
     });
   }
+}
+
+/**
+ * The actor as the gate, token endpoint or admin guard admitted it (ctx.state.user, set once the
+ * credentials checked; a client certificate's name too), read when a record is made; before that,
+ * or without a check, the name the credentials carry.
+ */
+function verifiedActor(ctx: Context, fromHeader: AuditActor): AuditActor {
+  const certified = clientCertificateName(ctx);
+  const user = () =>
+    fromHeader.kind === 'admin-token' ? undefined : ((typeof ctx.state.user === 'string' ? ctx.state.user : undefined) ?? fromHeader.user ?? certified);
+  const actor = { ...fromHeader };
+  Object.defineProperty(actor, 'user', { enumerable: true, get: user });
+  Object.defineProperty(actor, 'kind', {
+    enumerable: true,
+    get: () => (fromHeader.kind === 'anonymous' && user() !== undefined ? 'user' : fromHeader.kind),
+  });
+  return actor;
 }
 
 function actorOf(ctx: Context): AuditActor {
