@@ -6,7 +6,6 @@ import { errorMiddleware } from './http/errors.js';
 import { requestFraming } from './http/middleware/framing.js';
 import { requestLog } from './http/middleware/request-log.js';
 import { auditContext } from './http/middleware/audit.js';
-import { immutabilityRoutes } from './http/admin/immutability-routes.js';
 import { adminApi } from './http/admin/mount.js';
 import { adminRoutes } from './http/admin/routes.js';
 import { createAuth } from './http/auth/index.js';
@@ -54,7 +53,7 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
     }),
   );
   // The only way into admin handlers: guard first, for every spelling of /admin (http/admin/mount.ts).
-  app.use(adminApi({ guard: auth.adminGuard, routers: [adminRoutes(registry, maintenance), immutabilityRoutes(registry, maintenance)] }));
+  app.use(adminApi({ guard: auth.adminGuard, routers: [adminRoutes(registry, maintenance)] }));
   app.use(async (ctx) => {
     throw new HttpError(404, 'NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
   });

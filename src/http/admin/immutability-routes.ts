@@ -1,7 +1,7 @@
 // Admin API for immutability and the audit trail (openapi.yaml: getLock, putLock, listAudit,
-// verifyAudit). One more admin router, mounted behind the guard by http/admin/mount.ts like the
-// others (src/app.ts lists it).
-import Router from '@koa/router';
+// verifyAudit), added to the admin router (routes.ts), which only http/admin/mount.ts calls,
+// behind the guard.
+import type Router from '@koa/router';
 import { listAudit, verifyAudit, type AuditFilter } from '../../audit/log.js';
 import { formatDuration, parseDuration } from '../../config/units.js';
 import type { LockState } from '../../registry/protection.js';
@@ -10,8 +10,7 @@ import type { Maintenance } from '../../retention/maintenance.js';
 import { readAll } from '../../storage/streams.js';
 import { HttpError } from '../errors.js';
 
-export function immutabilityRoutes(registry: Registry, maintenance: Maintenance): Router {
-  const router = new Router({ prefix: '/admin/v1', sensitive: true, strict: true });
+export function immutabilityRoutes(router: Router, registry: Registry, maintenance: Maintenance): void {
   router.get('getLock', '/lock', async (ctx) => {
     ctx.body = lockBody(await registry.protection.lockState());
   });
@@ -68,7 +67,6 @@ export function immutabilityRoutes(registry: Registry, maintenance: Maintenance)
     await maintenance.audit?.flush();
     ctx.body = await verifyAudit(registry.store, { retentionMs: maintenance.config.audit.retention });
   });
-  return router;
 }
 
 function lockBody(state: LockState) {
