@@ -120,6 +120,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
 export function registryOptions(config: Config): RegistryOptions {
   return {
     maxManifestBytes: config.manifests.maxSize,
+    maxManifestReferences: config.manifests.maxReferences,
     tagCacheTtlMs: config.cache.tagTtl,
     blobIndexCacheEntries: config.cache.blobIndexEntries,
     gcGraceMs: config.gc.grace,

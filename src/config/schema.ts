@@ -213,7 +213,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    manifests: z.object({ maxSize: size.prefault(4 * 1024 * 1024) }).strict().prefault({}),
+    manifests: z
+      .object({
+        maxSize: size.prefault(4 * 1024 * 1024),
+        // Descriptors (config, layers, child manifests) one manifest may name: bounds the work one
+        // push causes. An image has at most a few hundred layers; an index one entry per platform
+        // and attestation.
+        maxReferences: z.number().int().min(1).max(100_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     api: z.object({ deletes: z.boolean().default(true) }).strict().prefault({}),
     admin: z
       .object({

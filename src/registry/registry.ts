@@ -11,8 +11,12 @@ import { Tags } from './tags.js';
 import { Tombstones, overran } from './tombstones.js';
 import { Uploads } from './uploads.js';
 
+export const DEFAULT_MAX_REFERENCES = 1000;
+
 export interface RegistryOptions {
   maxManifestBytes: number;
+  /** Descriptors one manifest may name (manifests.maxReferences); default 1,000. */
+  maxManifestReferences?: number;
   tagCacheTtlMs: number;
   blobIndexCacheEntries: number;
   /** The collector spares anything younger than this (gc.grace). */
@@ -53,6 +57,7 @@ export class Registry {
       tombstones: this.tombstones,
       sweepDelayMs: options.gcSweepDelayMs,
       linkRefreshMs: options.gcGraceMs / 2,
+      maxReferences: options.maxManifestReferences ?? DEFAULT_MAX_REFERENCES,
     });
     this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest), options.gcSweepDelayMs);
     this.recoveryPoints = new RecoveryPoints(store, this.tags, this.manifests);
