@@ -172,6 +172,19 @@ export const configSchema = z
         driver: z.enum(['filesystem', 's3']).default('filesystem'),
         filesystem: filesystem.prefault({}),
         s3: s3.prefault({}),
+        // Every store call has a deadline, so a hung store answers clients 503 within seconds
+        // (src/storage/deadline.ts, docs/architecture.md).
+        deadlines: z
+          .object({
+            // A metadata call (stat, delete, small put, opening a read, a listing page).
+            call: duration.prefault('10s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+            // A stream making no progress while the other side waits (not a limit on its length).
+            idle: duration.prefault('20s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+            // Store calls in flight at most; more fail at once with 503.
+            maxInFlight: z.number().int().min(1).default(1024),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
