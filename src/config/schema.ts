@@ -263,9 +263,10 @@ export const configSchema = z
       .prefault({}),
     dedup: z
       .object({
-        // Off by default: answering a HEAD with a blob the repository never had reveals that the
-        // registry holds it. See docs/dedup.md.
-        linkExistingOnHead: z.boolean().default(false),
+        // A HEAD of a blob another repository holds links it here when the caller may read that
+        // repository (auth off: everyone may), so a second system never re-sends shared layers.
+        // The answer reveals nothing the caller could not pull; docs/dedup.md.
+        linkExistingOnHead: z.boolean().default(true),
       })
       .strict()
       .prefault({}),

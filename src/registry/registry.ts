@@ -2,6 +2,7 @@
 // driver sits underneath.
 import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
+import { holderCandidates } from './holders.js';
 import { Manifests } from './manifests.js';
 import * as paths from './paths.js';
 import { RecoveryPoints } from './recovery-points.js';
@@ -12,6 +13,8 @@ import { Tombstones, overran } from './tombstones.js';
 import { Uploads } from './uploads.js';
 
 export const DEFAULT_MAX_REFERENCES = 1000;
+/** Readable holders whose link is checked before a HEAD gives up (stale holder entries). */
+const HOLDERS_VERIFIED = 8;
 
 export interface RegistryOptions {
   maxManifestBytes: number;
@@ -73,20 +76,28 @@ export class Registry {
    * Links a blob the registry already holds into `repo` when the caller may read it somewhere
    * else (`mayRead` decides, per repository holding it), so a client pushing an image whose layers
    * another system pushed need not send them again. Returns the blob when linked.
+   *
+   * The cost does not grow with the number of repositories (the blob's holders are listed from
+   * its reverse index), and a blob that is absent and one held only where the caller may not read
+   * cost the same store calls (docs/dedup.md): only a readable holder leads to more.
    */
-  async linkExisting(repo: string, digest: string, mayRead: (holder: string) => Promise<boolean>) {
+  async linkExisting(repo: string, digest: string, mayRead: (holder: string) => boolean | Promise<boolean>) {
     const claimedAt = Date.now();
-    const index = await this.blobs.claim(digest);
+    const { index, holders } = await holderCandidates(this.store, digest);
     if (!index) return undefined;
-    for (const holder of await this.repositories.list()) {
-      if (holder !== repo && (await this.blobs.isLinked(holder, digest)) && (await mayRead(holder))) {
-        // Only the link: a HEAD must not make a repository appear in the catalog (the push's
-        // manifest does that), but the collector must see the link, hence the pending marker.
-        await this.repositories.markPending(repo);
-        await this.blobs.link(repo, digest);
-        if (overran(claimedAt, this.options.gcSweepDelayMs) && !(await this.blobs.claim(digest))) return undefined;
-        return index;
-      }
+    const readable: string[] = [];
+    for (const holder of holders) if (holder !== repo && (await mayRead(holder))) readable.push(holder);
+    // A holder entry outlives its link when a link write failed halfway: the link decides.
+    for (const holder of readable.slice(0, HOLDERS_VERIFIED)) {
+      if (!(await this.blobs.isLinked(holder, digest))) continue;
+      const claimed = await this.blobs.claim(digest);
+      if (!claimed) return undefined;
+      // Only the link: a HEAD must not make a repository appear in the catalog (the push's
+      // manifest does that), but the collector must see the link, hence the pending marker.
+      await this.repositories.markPending(repo);
+      await this.blobs.link(repo, digest);
+      if (overran(claimedAt, this.options.gcSweepDelayMs) && !(await this.blobs.claim(digest))) return undefined;
+      return claimed;
     }
     return undefined;
   }
