@@ -4,6 +4,7 @@ import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
 import { holderCandidates } from './holders.js';
 import { Manifests } from './manifests.js';
+import { readBytes } from './objects.js';
 import * as paths from './paths.js';
 import { RecoveryPoints } from './recovery-points.js';
 import { Referrers } from './referrers.js';
@@ -113,7 +114,7 @@ export class Registry {
   }
 
   /**
-   * Whether the store answers and still holds what this process wrote: one stat of a probe
+   * Whether the store answers and still holds what this process wrote: one read of a probe
    * object, written the first time. Fails when the store is unreachable, refuses the credentials,
    * or lost its data (a filesystem root that went away). For health checks; throws nothing.
    */
@@ -123,7 +124,9 @@ export class Registry {
         await this.store.put(paths.HEALTH_PROBE_KEY, Buffer.from('ok'));
         this.probeWritten = true;
       }
-      return (await this.store.stat(paths.HEALTH_PROBE_KEY)) !== undefined;
+      // Read back, not only stat'ed: a store whose reads fail (a key that cannot decrypt what it
+      // holds) is not healthy.
+      return (await readBytes(this.store, paths.HEALTH_PROBE_KEY))?.toString() === 'ok';
     } catch {
       return false;
     }

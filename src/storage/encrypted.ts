@@ -5,10 +5,11 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { Keyring } from '../crypto/keyring.js';
-import { EnvelopeError, HEADER_SIZE, newHeader, parseHeader, segmentContext } from '../crypto/envelope.js';
+import { EnvelopeError, HEADER_SIZE, MAGIC, newHeader, parseHeader, segmentContext } from '../crypto/envelope.js';
 import { SEGMENT_SIZE, SealStream, TAG_SIZE, openSegment, plainSize, sealedSize, segmentCount, type SegmentContext, SegmentAuthError } from '../crypto/segments.js';
 import { DATA_KEYS_PREFIX, DataKeys } from './data-keys.js';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import { META_PREFIX } from './encryption-state.js';
 import { IntegrityError, ObjectNotFoundError } from './errors.js';
 import { readAll } from './streams.js';
 
@@ -23,6 +24,11 @@ export class EncryptedStore implements ObjectStore {
     /** The driver underneath (key management re-wraps data keys through it). */
     readonly inner: ObjectStore,
     keyring: Keyring,
+    /**
+     * While the store is being encrypted (`keys encrypt-store`, marker state "encrypting"), objects
+     * without the envelope header are read as they are; writes are always sealed.
+     */
+    private readonly mixed: { acceptPlaintext?: boolean } = {},
   ) {
     this.description = `encrypted(${inner.description})`;
     this.timeResolutionMs = inner.timeResolutionMs;
@@ -68,6 +74,7 @@ export class EncryptedStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
+    if (this.mixed.acceptPlaintext && !(await this.isSealed(key, options))) return this.inner.get(key, range, options);
     if (!range) {
       const stream = await this.inner.get(key, undefined, options);
       return Readable.from(this.openAll(key, stream), { objectMode: false });
@@ -91,7 +98,19 @@ export class EncryptedStore implements ObjectStore {
 
   async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
     const info = await this.inner.stat(key, options);
+    if (info && this.mixed.acceptPlaintext && !(await this.isSealed(key, options))) return info;
     return info && { ...info, size: this.plainSizeOf(key, info.size) };
+  }
+
+  /** Whether an object starts with the envelope header (mixed mode only: one small read). */
+  private async isSealed(key: string, options?: OpOptions): Promise<boolean> {
+    try {
+      const head = await readAll(await this.inner.get(key, { start: 0, end: MAGIC.length - 1 }, options));
+      return head.equals(MAGIC);
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return true; // the sealed path reports it
+      throw err;
+    }
   }
 
   delete(key: string, options?: OpOptions): Promise<void> {
@@ -100,8 +119,9 @@ export class EncryptedStore implements ObjectStore {
 
   async *list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
     for await (const info of this.inner.list(prefix, options)) {
-      if (info.key.startsWith(DATA_KEYS_PREFIX)) continue; // the decorator's own objects
-      yield { ...info, size: plainSize(info.size - HEADER_SIZE) ?? 0 };
+      if (info.key.startsWith(DATA_KEYS_PREFIX) || info.key.startsWith(META_PREFIX)) continue; // the store's own objects
+      // Mixed mode: a size that cannot be sealed is a plaintext object's (others are estimates).
+      yield { ...info, size: plainSize(info.size - HEADER_SIZE) ?? (this.mixed.acceptPlaintext ? info.size : 0) };
     }
   }
 
