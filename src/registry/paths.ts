@@ -15,7 +15,7 @@
 //   repositories/<name>/_pulls/<alg>/<hex>             {lastPulledAt}, written at most hourly
 //   repositories/<name>/_deleted/<alg>/<hex>           manifest deleted through the API (not relinked by GC)
 //   repositories/<name>/_unlinked/<alg>/<hex>          layer link the collector removed (a use within gc.grace relinks)
-//   holders/<alg>/<hex>/<name>/_link                  repository <name> linked blob <alg>:<hex> (reverse index, docs/dedup.md)
+//   holders/<alg>/<hex>/<name with / as ~>             repository <name> linked blob <alg>:<hex> (reverse index, docs/dedup.md)
 //   gc/tombstones/<alg>/<hex>                          blob the collector means to delete; any use removes it
 //   gc/sweeping/<alg>/<hex>                            index of a blob being swept (put back if a run dies)
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
@@ -225,13 +225,18 @@ export function holdersPrefix(digest: string): string {
   return `${HOLDERS_PREFIX}${algorithm}/${hex}/`;
 }
 
+/**
+ * One flat key per holder ("/" in the name as "~", which names never contain): listing a blob's
+ * holders is one directory read on the filesystem, however deep the repository names.
+ */
 export function holderKey(digest: string, repo: string): string {
-  return `${holdersPrefix(digest)}${repo}/_link`;
+  return `${holdersPrefix(digest)}${repo.replaceAll('/', '~')}`;
 }
 
 /** Inverse of holderKey for a listing of holdersPrefix(digest). */
 export function repoFromHolderKey(digest: string, key: string): string | undefined {
   const prefix = holdersPrefix(digest);
-  if (!key.startsWith(prefix) || !key.endsWith('/_link')) return undefined;
-  return key.slice(prefix.length, -'/_link'.length);
+  const rest = key.slice(prefix.length);
+  if (!key.startsWith(prefix) || rest === '' || rest.includes('/')) return undefined;
+  return rest.replaceAll('~', '/');
 }

@@ -84,8 +84,8 @@ export class Registry {
    */
   async linkExisting(repo: string, digest: string, mayRead: (holder: string) => boolean | Promise<boolean>) {
     const claimedAt = Date.now();
-    const { index, holders } = await holderCandidates(this.store, digest);
-    if (!index) return undefined;
+    const { stored, holders } = await holderCandidates(this.store, digest);
+    if (!stored) return undefined;
     const readable: string[] = [];
     for (const holder of holders) if (holder !== repo && (await mayRead(holder))) readable.push(holder);
     // A holder entry outlives its link when a link write failed halfway: the link decides.
