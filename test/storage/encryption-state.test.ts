@@ -181,3 +181,29 @@ describe.each(backends)('encryption state on $name', ({ make }) => {
     }
   }, 180_000);
 });
+
+describe('/healthz on an encrypted store', () => {
+  it('is not ok when reads fail, though the probe object is there', async () => {
+    const work = await mkdtemp(path.join(tmpdir(), 'drreg-health-'));
+    const keyring = path.join(work, 'keyring.yaml');
+    await saveKeyring(keyring, testKeyring('k1'));
+    const registry = await startTestRegistry({ root: path.join(work, 'data'), env: { DRREG_ENCRYPTION_KEYRING: keyring } });
+    try {
+      expect((await fetch(`${registry.url}/healthz`)).status).toBe(200);
+      // The probe object stays, but no longer decrypts (a bucket writer, a wrong key, bit rot).
+      const driver = new FilesystemStore({ root: path.join(work, 'data'), fsync: false });
+      const probe = await readAll(await driver.get('health/probe'));
+      probe[probe.length - 1] ^= 1;
+      await driver.put('health/probe', probe);
+      let status = 200;
+      for (let i = 0; i < 50 && status === 200; i++) {
+        status = (await fetch(`${registry.url}/healthz`)).status; // answers are cached for 1 s
+        if (status === 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(503);
+    } finally {
+      await registry.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
