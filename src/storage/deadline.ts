@@ -8,8 +8,9 @@
 // - Streams get a progress deadline, not a total one: a read fails when the store sends nothing
 //   for `idleMs` while the client waits for bytes; a write fails when the store takes nothing for
 //   `idleMs` while the client's bytes wait for it (time spent waiting on the client is not the
-//   store's), and when it does not confirm within `callMs` after the last byte. A long healthy
-//   transfer is never cut.
+//   store's), and when it does not confirm within `callMs` after the last byte (plus the time to
+//   drain what the driver may still buffer, up to 64 MiB, at 1 MiB/s). A long healthy transfer is
+//   never cut.
 // - The call's AbortSignal (the caller's, joined with the deadline) goes down to the driver. A
 //   driver that cannot cancel (minio's calls take no signal) is abandoned: the caller gets its
 //   answer now, the abandoned request ends at the driver's socket idle timeout, and until then it
@@ -102,15 +103,19 @@ export class DeadlineStore implements ObjectStore {
     const source = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const watched = Readable.from(
       (async function* () {
+        let bytes = 0;
         try {
           for (;;) {
             calm(); // waiting on the client
             const next = await source.next();
             if (next.done) break;
+            bytes += next.value.length;
             stall(idleMs, 'taking bytes'); // until the store asks for more
             yield next.value;
           }
-          stall(callMs, 'confirming the write');
+          // After the last byte the driver may still be sending what it buffered (S3: a few
+          // parts), progress this decorator cannot see: allow for it at a modest rate.
+          stall(confirmMs(callMs, bytes), 'confirming the write');
         } finally {
           if (controller.signal.aborted) body.destroy();
         }
@@ -231,6 +236,16 @@ export class DeadlineStore implements ObjectStore {
       stream.destroy();
     }
   }
+}
+
+/** Bytes a driver may still hold after the last one arrived (S3: (concurrency + 1) parts). */
+const MAX_BUFFERED = 64 * 1024 * 1024;
+/** The slowest store a write is expected to drain its buffer to: 1 MiB/s. */
+const MIN_RATE_BYTES_PER_MS = (1024 * 1024) / 1000;
+
+/** Deadline for confirming a write after its last byte: a call, plus draining what may be buffered. */
+export function confirmMs(callMs: number, bytes: number): number {
+  return callMs + Math.ceil(Math.min(bytes, MAX_BUFFERED) / MIN_RATE_BYTES_PER_MS);
 }
 
 /** Closes a stream nobody will read (an abandoned call's late result); its errors go nowhere. */

@@ -193,7 +193,7 @@ describe('/healthz on an encrypted store', () => {
       // The probe object stays, but no longer decrypts (a bucket writer, a wrong key, bit rot).
       const driver = new FilesystemStore({ root: path.join(work, 'data'), fsync: false });
       const probe = await readAll(await driver.get('health/probe'));
-      probe[probe.length - 1] ^= 1;
+      probe[probe.length - 1]! ^= 1;
       await driver.put('health/probe', probe);
       let status = 200;
       for (let i = 0; i < 50 && status === 200; i++) {
