@@ -70,7 +70,8 @@ export class DeadlineStore implements ObjectStore {
   }
 
   check(options: OpOptions = {}): Promise<void> {
-    return this.call('check', options, (signal) => this.inner.check({ signal }));
+    // A check is several calls (S3: bucket, probe write, probe delete): a deadline for each.
+    return this.call('check', options, (signal) => this.inner.check({ signal }), undefined, 4 * this.options.callMs);
   }
 
   stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
@@ -152,15 +153,22 @@ export class DeadlineStore implements ObjectStore {
    * Runs one store call under the deadline (when `timed`), the in-flight bound and the breaker.
    * Answers by the deadline whether or not the driver honours the signal.
    */
-  private async call<T>(what: string, options: OpOptions, fn: (signal: AbortSignal) => Promise<T>, controller = new AbortController(), timed = true): Promise<T> {
+  private async call<T>(
+    what: string,
+    options: OpOptions,
+    fn: (signal: AbortSignal) => Promise<T>,
+    controller = new AbortController(),
+    timed: boolean | number = true,
+  ): Promise<T> {
     options.signal?.throwIfAborted();
     this.admit(what);
     const signal = joined(options.signal, controller.signal);
-    const timer = timed ? setTimeout(() => controller.abort(new StoreDeadlineError(what, this.options.callMs)), this.options.callMs) : undefined;
+    const ms = typeof timed === 'number' ? timed : this.options.callMs;
+    const timer = timed !== false ? setTimeout(() => controller.abort(new StoreDeadlineError(what, ms)), ms) : undefined;
     this.inFlight++;
     const work = fn(signal).finally(() => this.inFlight--);
     const deadline = new Promise<never>((_, reject) => {
-      const fail = () => reject(signal.reason instanceof Error ? signal.reason : new StoreDeadlineError(what, this.options.callMs));
+      const fail = () => reject(signal.reason instanceof Error ? signal.reason : new StoreDeadlineError(what, ms));
       if (signal.aborted) fail();
       else signal.addEventListener('abort', fail, { once: true });
     });

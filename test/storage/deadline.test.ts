@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
 import { storeFactories } from '../helpers/stores.js';
 
-const PAUSE_MS = 1500; // longer than the 1 s deadlines below
+const PAUSE_MS = 1500; // longer than the 1 s progress deadline below
 
 describe.each(storeFactories())('store deadlines on $name', ({ make }) => {
   let registry: TestRegistry;
@@ -17,7 +17,7 @@ describe.each(storeFactories())('store deadlines on $name', ({ make }) => {
   beforeAll(async () => {
     const made = await make();
     cleanup = made.cleanup;
-    registry = await startTestRegistry({ store: made.store, env: { DRREG_STORAGE_DEADLINES_CALL: '1s', DRREG_STORAGE_DEADLINES_IDLE: '1s' } });
+    registry = await startTestRegistry({ store: made.store, env: { DRREG_STORAGE_DEADLINES_IDLE: '1s' } });
   });
   afterAll(async () => {
     await registry?.stop();
