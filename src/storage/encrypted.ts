@@ -74,7 +74,43 @@ export class EncryptedStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
-    if (this.mixed.acceptPlaintext && !(await this.isSealed(key, options))) return this.inner.get(key, range, options);
+    return this.mixed.acceptPlaintext ? this.getMixed(key, range, options) : this.getSealed(key, range, options);
+  }
+
+  /**
+   * Mixed mode: one read decides the format by its first bytes and serves the same bytes, so an
+   * object encrypted in place meanwhile is never taken for plaintext. Plaintext ranges are read
+   * from the object's start (mixed mode is temporary); a sealed object never goes back to plain.
+   */
+  private async getMixed(key: string, range: ByteRange | undefined, options: OpOptions): Promise<Readable> {
+    const stream = await this.inner.get(key, range ? { start: 0, end: range.end } : undefined, options);
+    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let head = Buffer.alloc(0);
+    try {
+      while (head.length < MAGIC.length) {
+        const next = await chunks.next();
+        if (next.done) break;
+        head = Buffer.concat([head, next.value]);
+      }
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
+    const all = async function* () {
+      if (head.length > 0) yield head;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    };
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) {
+      return Readable.from(slice(all(), range?.start ?? 0, Number.POSITIVE_INFINITY), { objectMode: false });
+    }
+    if (range) {
+      stream.destroy();
+      return this.getSealed(key, range, options);
+    }
+    return Readable.from(this.openAll(key, Readable.from(all(), { objectMode: false })), { objectMode: false });
+  }
+
+  private async getSealed(key: string, range: ByteRange | undefined, options: OpOptions): Promise<Readable> {
     if (!range) {
       const stream = await this.inner.get(key, undefined, options);
       return Readable.from(this.openAll(key, stream), { objectMode: false });
@@ -97,8 +133,10 @@ export class EncryptedStore implements ObjectStore {
   }
 
   async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
+    // Mixed mode: the format first (a sealed object stays sealed, so its size is then exact).
+    const sealed = this.mixed.acceptPlaintext ? await this.isSealed(key, options) : true;
     const info = await this.inner.stat(key, options);
-    if (info && this.mixed.acceptPlaintext && !(await this.isSealed(key, options))) return info;
+    if (info && !sealed) return info;
     return info && { ...info, size: this.plainSizeOf(key, info.size) };
   }
 
