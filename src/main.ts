@@ -22,8 +22,8 @@ commands:
                           apply the retention policies (or show what they drop), and the bytes freed
   gc [--dry-run] [--config FILE] [--json]
                           online garbage collection: removes what no kept recovery point needs
-  keys generate --keyring FILE | status | rotate | retire ID
-                          manage encryption keys (docs/encryption.md)
+  keys generate --keyring FILE | status | rotate | retire ID | encrypt-store
+                          manage encryption keys; encrypt a plaintext store online (docs/encryption.md)
   auth hash-password | secret
                           a password hash for auth.users (password on stdin), a new auth.secret
   audit list [--since T] [--action A] [--actor U] [--repository R] [--json] | verify

@@ -14,6 +14,7 @@ import { Maintenance } from './retention/maintenance.js';
 import { sweepUploadData } from './retention/upload-data.js';
 import type { ObjectStore } from './storage/driver.js';
 import { createStore } from './storage/index.js';
+import { DeadlineStore } from './storage/deadline.js';
 import { MeteredStore } from './storage/metered.js';
 import { createTlsServer } from './tls/server.js';
 
@@ -37,7 +38,10 @@ export interface RunningRegistry {
 
 export async function startRegistry(config: Config, logger: Logger, givenStore?: ObjectStore): Promise<RunningRegistry> {
   const metrics = new Metrics();
-  const store = new MeteredStore(givenStore ?? (await createStore(config)), metrics);
+  // Every call has a deadline (a hung store answers 503 within seconds); the metrics see the
+  // calls as clients do, deadlines included.
+  const { call, idle, maxInFlight } = config.storage.deadlines;
+  const store = new MeteredStore(new DeadlineStore(givenStore ?? (await createStore(config)), { callMs: call, idleMs: idle, maxInFlight }), metrics);
   await store.check();
   const registry = new Registry(store, registryOptions(config));
   const audit = new AuditLog(store, { flushIntervalMs: config.audit.flushInterval, retentionMs: config.audit.retention, logger: logger.child({ module: 'audit' }) }).start();
@@ -130,6 +134,7 @@ export async function startRegistry(config: Config, logger: Logger, givenStore?:
 export function registryOptions(config: Config): RegistryOptions {
   return {
     maxManifestBytes: config.manifests.maxSize,
+    maxManifestReferences: config.manifests.maxReferences,
     tagCacheTtlMs: config.cache.tagTtl,
     blobIndexCacheEntries: config.cache.blobIndexEntries,
     gcGraceMs: config.gc.grace,

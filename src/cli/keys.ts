@@ -3,6 +3,7 @@
 //   status                    which key-encryption key wraps which data keys
 //   rotate                    add a new active key to the keyring, re-wrap every data key with it
 //   retire ID                 remove a key from the keyring once no data key depends on it
+//   encrypt-store             encrypt a plaintext store in place, online (see encrypt-store.ts)
 import { access } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -11,6 +12,7 @@ import { loadConfig } from '../config/index.js';
 import { loadKeyring, newKey, newKeyId, saveKeyring, type Keyring } from '../crypto/keyring.js';
 import { createStore } from '../storage/index.js';
 import { EncryptedStore } from '../storage/encrypted.js';
+import { encryptStore } from './encrypt-store.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -23,6 +25,7 @@ export async function keysCommand(args: string[]): Promise<number> {
   });
   if (sub === 'generate') return generate(values.keyring);
   const config = loadConfig({ file: values.config });
+  if (sub === 'encrypt-store') return encryptStore(config);
   if (!config.encryption.keyring) throw new Error('encryption.keyring is not set: there are no keys to manage');
   const file = config.encryption.keyring;
   const store = await createStore(config);
@@ -37,7 +40,7 @@ export async function keysCommand(args: string[]): Promise<number> {
       case 'retire':
         return await retire(store, file, positionals[0], config.audit.retention);
       default:
-        process.stderr.write('usage: dr-registry keys generate --keyring FILE | status | rotate | retire ID\n');
+        process.stderr.write('usage: dr-registry keys generate --keyring FILE | status | rotate | retire ID | encrypt-store\n');
         return 2;
     }
   } finally {

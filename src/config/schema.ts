@@ -176,6 +176,19 @@ export const configSchema = z
         driver: z.enum(['filesystem', 's3']).default('filesystem'),
         filesystem: filesystem.prefault({}),
         s3: s3.prefault({}),
+        // Every store call has a deadline, so a hung store answers clients 503 within seconds
+        // (src/storage/deadline.ts, docs/architecture.md).
+        deadlines: z
+          .object({
+            // A metadata call (stat, delete, small put, opening a read, a listing page).
+            call: duration.prefault('10s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+            // A stream making no progress while the other side waits (not a limit on its length).
+            idle: duration.prefault('20s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+            // Store calls in flight at most; more fail at once with 503.
+            maxInFlight: z.number().int().min(1).default(1024),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -221,7 +234,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    manifests: z.object({ maxSize: size.prefault(4 * 1024 * 1024) }).strict().prefault({}),
+    manifests: z
+      .object({
+        maxSize: size.prefault(4 * 1024 * 1024),
+        // Descriptors (config, layers, child manifests) one manifest may name: bounds the work one
+        // push causes. An image has at most a few hundred layers; an index one entry per platform
+        // and attestation.
+        maxReferences: z.number().int().min(1).max(100_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     api: z.object({ deletes: z.boolean().default(true) }).strict().prefault({}),
     admin: z
       .object({
@@ -258,9 +280,10 @@ export const configSchema = z
       .prefault({}),
     dedup: z
       .object({
-        // Off by default: answering a HEAD with a blob the repository never had reveals that the
-        // registry holds it. See docs/dedup.md.
-        linkExistingOnHead: z.boolean().default(false),
+        // A HEAD of a blob another repository holds links it here when the caller may read that
+        // repository (auth off: everyone may), so a second system never re-sends shared layers.
+        // The answer reveals nothing the caller could not pull; docs/dedup.md.
+        linkExistingOnHead: z.boolean().default(true),
       })
       .strict()
       .prefault({}),

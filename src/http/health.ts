@@ -1,5 +1,5 @@
 // GET /healthz for load balancers and orchestrators: 200 while this replica can reach its store
-// (Registry.storeReachable: one stat of a probe object), 503 when it cannot or does not answer
+// (Registry.storeReachable: one read of a probe object), 503 when it cannot or does not answer
 // within 5 s, so traffic moves to replicas that can. No authentication (probes carry no tokens),
 // nothing revealed but the state, and one probe at a time, at most one per second, reaches the
 // store.

@@ -170,12 +170,18 @@ export class Blobs {
     return linked ? index : undefined;
   }
 
+  /** The link, and its reverse (holders/): a holder without a link is harmless, never used alone. */
   async link(repo: string, digest: string, options?: OpOptions): Promise<void> {
-    await writeJson(this.store, paths.layerLinkKey(repo, digest), { linkedAt: new Date().toISOString() }, options);
+    const linkedAt = new Date().toISOString();
+    await Promise.all([
+      writeJson(this.store, paths.layerLinkKey(repo, digest), { linkedAt }, options),
+      writeJson(this.store, paths.holderKey(digest, repo), { linkedAt }, options),
+    ]);
   }
 
   async unlink(repo: string, digest: string, options?: OpOptions): Promise<void> {
     await this.store.delete(paths.layerLinkKey(repo, digest), options);
+    await this.store.delete(paths.holderKey(digest, repo), options);
   }
 
   /** Drops a cached index, e.g. after the collector removed the blob. */

@@ -6,7 +6,8 @@ import type { AuditRecorder } from '../audit/recorder.js';
 import type { ObjectStore, OpOptions } from '../storage/driver.js';
 import type { Blobs } from './blobs.js';
 import { digestOf, parseDigest } from './digest.js';
-import { RegistryError, digestInvalid, manifestUnknown } from './errors.js';
+import { STORE_PARALLELISM, forEachLimit } from './concurrency.js';
+import { RegistryError, digestInvalid, manifestInvalid, manifestUnknown } from './errors.js';
 import { isForeign, parseManifest, type Descriptor } from './manifest-format.js';
 import type { Reference } from './names.js';
 import { readAll, readJson, writeJson } from './objects.js';
@@ -44,6 +45,8 @@ export interface ManifestDeps {
   sweepDelayMs: number;
   /** Links older than this are rewritten when claimed (half of gc.grace). */
   linkRefreshMs: number;
+  /** manifests.maxReferences: descriptors (config, layers, child manifests) one manifest may name. */
+  maxReferences: number;
 }
 
 export class Manifests {
@@ -67,6 +70,11 @@ export class Manifests {
       throw digestInvalid('manifest digest does not match the reference', { expected: reference.digest, computed: digest });
     }
     const parsed = parseManifest(bytes, contentType);
+    const count = parsed.blobs.length + parsed.manifests.length;
+    if (count > this.deps.maxReferences) {
+      // Refused before any store call: the work a push may cause is bounded by this limit.
+      throw manifestInvalid(`the manifest names ${count} descriptors; this registry accepts at most ${this.deps.maxReferences} (manifests.maxReferences)`);
+    }
     const checkedAt = Date.now();
     await this.assertReferencesPresent(repo, parsed.blobs, parsed.manifests);
 
@@ -185,25 +193,40 @@ export class Manifests {
     return bytes;
   }
 
+  /**
+   * Checks every distinct reference once (a digest named many times costs one check), at most
+   * STORE_PARALLELISM at a time: a push's cost is bounded by its distinct descriptors, and it
+   * never floods the store or this process's file descriptors.
+   */
   private async assertReferencesPresent(repo: string, blobRefs: Descriptor[], manifestRefs: Descriptor[]) {
     const { blobs } = this.deps;
+    const blobSizes = new Map<string, number>();
+    for (const d of blobRefs) {
+      if (isForeign(d)) continue;
+      const seen = blobSizes.get(d.digest);
+      if (seen !== undefined && seen !== d.size) {
+        throw manifestInvalid(`descriptors of ${d.digest} disagree on its size (${seen} and ${d.size})`);
+      }
+      blobSizes.set(d.digest, d.size);
+    }
+    const childDigests = [...new Set(manifestRefs.map((d) => d.digest))];
     const missing: string[] = [];
-    await Promise.all([
-      ...blobRefs.map(async (d) => {
-        if (isForeign(d)) return;
-        const index = await blobs.claimInRepo(repo, d.digest);
-        if (!index) missing.push(d.digest);
-        else if (index.size !== d.size) {
+    const checks: Array<() => Promise<void>> = [
+      ...[...blobSizes].map(([digest, size]) => async () => {
+        const index = await blobs.claimInRepo(repo, digest);
+        if (!index) missing.push(digest);
+        else if (index.size !== size) {
           throw new RegistryError('MANIFEST_INVALID', 'manifest invalid', {
-            reason: `descriptor size ${d.size} does not match blob size ${index.size}`,
-            digest: d.digest,
+            reason: `descriptor size ${size} does not match blob size ${index.size}`,
+            digest,
           });
         }
       }),
-      ...manifestRefs.map(async (d) => {
-        if (!(await this.claim(repo, d.digest))) missing.push(d.digest);
+      ...childDigests.map((digest) => async () => {
+        if (!(await this.claim(repo, digest))) missing.push(digest);
       }),
-    ]);
+    ];
+    await forEachLimit(checks, STORE_PARALLELISM, (check) => check());
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', 'manifest references a manifest or blob unknown to registry', {
         digests: missing.sort(),

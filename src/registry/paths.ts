@@ -15,6 +15,7 @@
 //   repositories/<name>/_pulls/<alg>/<hex>             {lastPulledAt}, written at most hourly
 //   repositories/<name>/_deleted/<alg>/<hex>           manifest deleted through the API (not relinked by GC)
 //   repositories/<name>/_unlinked/<alg>/<hex>          layer link the collector removed (a use within gc.grace relinks)
+//   holders/<alg>/<hex>/<name with / as ~>             repository <name> linked blob <alg>:<hex> (reverse index, docs/dedup.md)
 //   gc/tombstones/<alg>/<hex>                          blob the collector means to delete; any use removes it
 //   gc/sweeping/<alg>/<hex>                            index of a blob being swept (put back if a run dies)
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
@@ -36,6 +37,7 @@ export const UPLOADS_PREFIX = 'uploads/';
 export const CATALOG_PREFIX = 'catalog/';
 export const REPOSITORIES_PREFIX = 'repositories/';
 export const TOMBSTONES_PREFIX = 'gc/tombstones/';
+export const HOLDERS_PREFIX = 'holders/';
 export const SWEEP_INTENTS_PREFIX = 'gc/sweeping/';
 export const GC_LEASE_KEY = 'gc/lease';
 export const GC_REPORT_KEY = 'gc/last-report';
@@ -234,4 +236,26 @@ export function referrersPrefix(repo: string, subject: string): string {
 export function referrerKey(repo: string, subject: string, referrer: string): string {
   const { algorithm, hex } = split(referrer);
   return `${referrersPrefix(repo, subject)}${algorithm}-${hex}`;
+}
+
+/** Every repository that linked a blob, one key each: the existence check of docs/dedup.md. */
+export function holdersPrefix(digest: string): string {
+  const { algorithm, hex } = split(digest);
+  return `${HOLDERS_PREFIX}${algorithm}/${hex}/`;
+}
+
+/**
+ * One flat key per holder ("/" in the name as "~", which names never contain): listing a blob's
+ * holders is one directory read on the filesystem, however deep the repository names.
+ */
+export function holderKey(digest: string, repo: string): string {
+  return `${holdersPrefix(digest)}${repo.replaceAll('/', '~')}`;
+}
+
+/** Inverse of holderKey for a listing of holdersPrefix(digest). */
+export function repoFromHolderKey(digest: string, key: string): string | undefined {
+  const prefix = holdersPrefix(digest);
+  const rest = key.slice(prefix.length);
+  if (!key.startsWith(prefix) || rest === '' || rest.includes('/')) return undefined;
+  return rest.replaceAll('~', '/');
 }

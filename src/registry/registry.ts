@@ -3,8 +3,10 @@
 import { ForwardingRecorder, type AuditRecorder } from '../audit/recorder.js';
 import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
+import { holderCandidates } from './holders.js';
 import { parseManifest } from './manifest-format.js';
 import { Manifests } from './manifests.js';
+import { readBytes } from './objects.js';
 import * as paths from './paths.js';
 import { Protection } from './protection.js';
 import { RecoveryPoints } from './recovery-points.js';
@@ -14,8 +16,14 @@ import { Tags } from './tags.js';
 import { Tombstones, overran } from './tombstones.js';
 import { Uploads } from './uploads.js';
 
+export const DEFAULT_MAX_REFERENCES = 1000;
+/** Readable holders whose link is checked before a HEAD gives up (stale holder entries). */
+const HOLDERS_VERIFIED = 8;
+
 export interface RegistryOptions {
   maxManifestBytes: number;
+  /** Descriptors one manifest may name (manifests.maxReferences); default 1,000. */
+  maxManifestReferences?: number;
   tagCacheTtlMs: number;
   blobIndexCacheEntries: number;
   /** The collector spares anything younger than this (gc.grace). */
@@ -68,6 +76,7 @@ export class Registry {
       audit: this.audit,
       sweepDelayMs: options.gcSweepDelayMs,
       linkRefreshMs: options.gcGraceMs / 2,
+      maxReferences: options.maxManifestReferences ?? DEFAULT_MAX_REFERENCES,
     });
     this.uploads = new Uploads(store, this.blobs, (repo, digest) => this.linkBlob(repo, digest), options.gcSweepDelayMs);
     this.protection.referencesOf = (repo, digest) => this.references(repo, digest);
@@ -84,20 +93,28 @@ export class Registry {
    * Links a blob the registry already holds into `repo` when the caller may read it somewhere
    * else (`mayRead` decides, per repository holding it), so a client pushing an image whose layers
    * another system pushed need not send them again. Returns the blob when linked.
+   *
+   * The cost does not grow with the number of repositories (the blob's holders are listed from
+   * its reverse index), and a blob that is absent and one held only where the caller may not read
+   * cost the same store calls (docs/dedup.md): only a readable holder leads to more.
    */
-  async linkExisting(repo: string, digest: string, mayRead: (holder: string) => Promise<boolean>) {
+  async linkExisting(repo: string, digest: string, mayRead: (holder: string) => boolean | Promise<boolean>) {
     const claimedAt = Date.now();
-    const index = await this.blobs.claim(digest);
-    if (!index) return undefined;
-    for (const holder of await this.repositories.list()) {
-      if (holder !== repo && (await this.blobs.isLinked(holder, digest)) && (await mayRead(holder))) {
-        // Only the link: a HEAD must not make a repository appear in the catalog (the push's
-        // manifest does that), but the collector must see the link, hence the pending marker.
-        await this.repositories.markPending(repo);
-        await this.blobs.link(repo, digest);
-        if (overran(claimedAt, this.options.gcSweepDelayMs) && !(await this.blobs.claim(digest))) return undefined;
-        return index;
-      }
+    const { stored, holders } = await holderCandidates(this.store, digest);
+    if (!stored) return undefined;
+    const readable: string[] = [];
+    for (const holder of holders) if (holder !== repo && (await mayRead(holder))) readable.push(holder);
+    // A holder entry outlives its link when a link write failed halfway: the link decides.
+    for (const holder of readable.slice(0, HOLDERS_VERIFIED)) {
+      if (!(await this.blobs.isLinked(holder, digest))) continue;
+      const claimed = await this.blobs.claim(digest);
+      if (!claimed) return undefined;
+      // Only the link: a HEAD must not make a repository appear in the catalog (the push's
+      // manifest does that), but the collector must see the link, hence the pending marker.
+      await this.repositories.markPending(repo);
+      await this.blobs.link(repo, digest);
+      if (overran(claimedAt, this.options.gcSweepDelayMs) && !(await this.blobs.claim(digest))) return undefined;
+      return claimed;
     }
     return undefined;
   }
@@ -139,7 +156,7 @@ export class Registry {
   }
 
   /**
-   * Whether the store answers and still holds what this process wrote: one stat of a probe
+   * Whether the store answers and still holds what this process wrote: one read of a probe
    * object, written the first time. Fails when the store is unreachable, refuses the credentials,
    * or lost its data (a filesystem root that went away). For health checks; throws nothing.
    */
@@ -149,7 +166,9 @@ export class Registry {
         await this.store.put(paths.HEALTH_PROBE_KEY, Buffer.from('ok'));
         this.probeWritten = true;
       }
-      return (await this.store.stat(paths.HEALTH_PROBE_KEY)) !== undefined;
+      // Read back, not only stat'ed: a store whose reads fail (a key that cannot decrypt what it
+      // holds) is not healthy.
+      return (await readBytes(this.store, paths.HEALTH_PROBE_KEY))?.toString() === 'ok';
     } catch {
       return false;
     }

@@ -1,27 +1,2 @@
-// Bounded parallelism for the collector: object-store calls are round trips, so a few in flight
-// at once multiply throughput without flooding the store.
-
-/** Store calls the collector keeps in flight (marking, cleaning, tombstoning, sweeping). */
-export const STORE_PARALLELISM = 8;
-
-/**
- * Runs `fn` over `items` with at most `limit` calls in flight. After the first failure no new
- * item starts, and it rejects with that failure once the calls in flight have settled: a
- * collection that fails stops deleting before it lets go of its lease.
- */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const i = next++;
-      try {
-        await fn(items[i]!, i);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-}
+// The collector's bounded parallelism lives in the registry layer (manifest checks use it too).
+export { STORE_PARALLELISM, forEachLimit } from '../registry/concurrency.js';

@@ -257,6 +257,7 @@ export class Collector {
       // Remembered for a grace: a push that HEADed the blob just before gets its link back.
       await writeJson(store, paths.unlinkedLayerKey(name, digest), { unlinkedAt: new Date().toISOString() });
       await store.delete(key);
+      await store.delete(paths.holderKey(digest, name)); // the reverse index (docs/dedup.md)
     });
     if (!dryRun) {
       const stale: string[] = [];
@@ -334,6 +335,7 @@ export class Collector {
       return;
     }
     await Promise.all(index.parts.map((p) => store.delete(p.key)));
+    for await (const holder of store.list(paths.holdersPrefix(digest))) await store.delete(holder.key);
     await tombstones.remove(digest);
     await store.delete(intent);
     report.blobsSwept++;

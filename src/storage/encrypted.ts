@@ -5,10 +5,11 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { Keyring } from '../crypto/keyring.js';
-import { EnvelopeError, HEADER_SIZE, newHeader, parseHeader, segmentContext } from '../crypto/envelope.js';
+import { EnvelopeError, HEADER_SIZE, MAGIC, newHeader, parseHeader, segmentContext } from '../crypto/envelope.js';
 import { SEGMENT_SIZE, SealStream, TAG_SIZE, openSegment, plainSize, sealedSize, segmentCount, type SegmentContext, SegmentAuthError } from '../crypto/segments.js';
 import { DATA_KEYS_PREFIX, DataKeys } from './data-keys.js';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import { META_PREFIX } from './encryption-state.js';
 import { IntegrityError, ObjectNotFoundError } from './errors.js';
 import { readAll } from './streams.js';
 
@@ -23,6 +24,11 @@ export class EncryptedStore implements ObjectStore {
     /** The driver underneath (key management re-wraps data keys through it). */
     readonly inner: ObjectStore,
     keyring: Keyring,
+    /**
+     * While the store is being encrypted (`keys encrypt-store`, marker state "encrypting"), objects
+     * without the envelope header are read as they are; writes are always sealed.
+     */
+    private readonly mixed: { acceptPlaintext?: boolean } = {},
   ) {
     this.description = `encrypted(${inner.description})`;
     this.timeResolutionMs = inner.timeResolutionMs;
@@ -68,6 +74,43 @@ export class EncryptedStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
+    return this.mixed.acceptPlaintext ? this.getMixed(key, range, options) : this.getSealed(key, range, options);
+  }
+
+  /**
+   * Mixed mode: one read decides the format by its first bytes and serves the same bytes, so an
+   * object encrypted in place meanwhile is never taken for plaintext. Plaintext ranges are read
+   * from the object's start (mixed mode is temporary); a sealed object never goes back to plain.
+   */
+  private async getMixed(key: string, range: ByteRange | undefined, options: OpOptions): Promise<Readable> {
+    const stream = await this.inner.get(key, range ? { start: 0, end: range.end } : undefined, options);
+    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let head = Buffer.alloc(0);
+    try {
+      while (head.length < MAGIC.length) {
+        const next = await chunks.next();
+        if (next.done) break;
+        head = Buffer.concat([head, next.value]);
+      }
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
+    const all = async function* () {
+      if (head.length > 0) yield head;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    };
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) {
+      return Readable.from(slice(all(), range?.start ?? 0, Number.POSITIVE_INFINITY), { objectMode: false });
+    }
+    if (range) {
+      stream.destroy();
+      return this.getSealed(key, range, options);
+    }
+    return Readable.from(this.openAll(key, Readable.from(all(), { objectMode: false })), { objectMode: false });
+  }
+
+  private async getSealed(key: string, range: ByteRange | undefined, options: OpOptions): Promise<Readable> {
     if (!range) {
       const stream = await this.inner.get(key, undefined, options);
       return Readable.from(this.openAll(key, stream), { objectMode: false });
@@ -90,8 +133,22 @@ export class EncryptedStore implements ObjectStore {
   }
 
   async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
+    // Mixed mode: the format first (a sealed object stays sealed, so its size is then exact).
+    const sealed = this.mixed.acceptPlaintext ? await this.isSealed(key, options) : true;
     const info = await this.inner.stat(key, options);
+    if (info && !sealed) return info;
     return info && { ...info, size: this.plainSizeOf(key, info.size) };
+  }
+
+  /** Whether an object starts with the envelope header (mixed mode only: one small read). */
+  private async isSealed(key: string, options?: OpOptions): Promise<boolean> {
+    try {
+      const head = await readAll(await this.inner.get(key, { start: 0, end: MAGIC.length - 1 }, options));
+      return head.equals(MAGIC);
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return true; // the sealed path reports it
+      throw err;
+    }
   }
 
   delete(key: string, options?: OpOptions): Promise<void> {
@@ -100,8 +157,9 @@ export class EncryptedStore implements ObjectStore {
 
   async *list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
     for await (const info of this.inner.list(prefix, options)) {
-      if (info.key.startsWith(DATA_KEYS_PREFIX)) continue; // the decorator's own objects
-      yield { ...info, size: plainSize(info.size - HEADER_SIZE) ?? 0 };
+      if (info.key.startsWith(DATA_KEYS_PREFIX) || info.key.startsWith(META_PREFIX)) continue; // the store's own objects
+      // Mixed mode: a size that cannot be sealed is a plaintext object's (others are estimates).
+      yield { ...info, size: plainSize(info.size - HEADER_SIZE) ?? (this.mixed.acceptPlaintext ? info.size : 0) };
     }
   }
 

@@ -4,16 +4,22 @@ import type { Config } from '../config/index.js';
 import type { ObjectStore } from './driver.js';
 import { loadKeyring } from '../crypto/keyring.js';
 import { EncryptedStore } from './encrypted.js';
+import { checkEncryptionState } from './encryption-state.js';
 import { FilesystemStore } from './filesystem.js';
 
 export async function createStore(config: Pick<Config, 'storage' | 'encryption'>): Promise<ObjectStore> {
   const driver = await createDriver(config.storage);
-  if (!config.encryption.keyring) return driver;
   // The keyring is read once at start-up; a missing or malformed file stops start-up here.
-  return new EncryptedStore(driver, await loadKeyring(config.encryption.keyring));
+  const keyring = config.encryption.keyring ? await loadKeyring(config.encryption.keyring) : undefined;
+  // The store records whether it is encrypted: a configuration that disagrees stops here, naming
+  // the problem (docs/encryption.md), for the server and every CLI command alike.
+  await driver.check();
+  const state = await checkEncryptionState(driver, keyring);
+  if (!keyring) return driver;
+  return new EncryptedStore(driver, keyring, { acceptPlaintext: state === 'encrypting' });
 }
 
-async function createDriver(storage: Config['storage']): Promise<ObjectStore> {
+export async function createDriver(storage: Config['storage']): Promise<ObjectStore> {
   switch (storage.driver) {
     case 'filesystem':
       return new FilesystemStore(storage.filesystem);

@@ -1,7 +1,7 @@
 // The DR scenario of docs/dedup.md: system B, another host with an empty client cache, pushes an
-// image whose base system A pushed to another repository. With dedup.linkExistingOnHead the base
-// is not sent again; without it, it is sent but still stored once. With token auth, only a user
-// who may read A's repository is spared the upload.
+// image whose base system A pushed to another repository. With dedup.linkExistingOnHead (the
+// default) the base is not sent again; without it, it is sent but still stored once. With token
+// auth, only a user who may read A's repository is spared the upload.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,8 +32,9 @@ async function expectBaseSentOnlyIf(sendsBase: boolean, pushB: RequestLine[], re
 }
 
 describe.each([
-  { linkExistingOnHead: true, sendsBase: false },
-  { linkExistingOnHead: false, sendsBase: true },
+  { linkExistingOnHead: 'default', sendsBase: false }, // out of the box: B sends 0 bytes of A's base
+  { linkExistingOnHead: 'true', sendsBase: false },
+  { linkExistingOnHead: 'false', sendsBase: true },
 ])('second host, dedup.linkExistingOnHead=$linkExistingOnHead', ({ linkExistingOnHead, sendsBase }) => {
   let registry: TestRegistry;
   let work: string;
@@ -41,7 +42,8 @@ describe.each([
 
   beforeAll(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'drreg-dedup-'));
-    registry = await startTestRegistry({ env: { DRREG_DEDUP_LINKEXISTINGONHEAD: String(linkExistingOnHead) }, requests });
+    const env: Record<string, string> = linkExistingOnHead === 'default' ? {} : { DRREG_DEDUP_LINKEXISTINGONHEAD: linkExistingOnHead };
+    registry = await startTestRegistry({ env, requests });
   });
   afterAll(async () => {
     await registry?.stop();

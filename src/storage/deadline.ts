@@ -1,0 +1,269 @@
+// A decorator that gives every store call a deadline, bounds the calls in flight, and fails fast
+// while the store is known to be down (a small circuit breaker), so a store that accepts
+// connections and never answers (a stopped Swift proxy, a dead NFS server) costs clients a 503
+// with Retry-After within seconds, not a 5-minute hang. docs/architecture.md, "Store deadlines".
+//
+// - Metadata calls (stat, delete, a small put, opening a read, each page of a listing) must
+//   finish within `callMs`.
+// - Streams get a progress deadline, not a total one: a read fails when the store sends nothing
+//   for `idleMs` while the client waits for bytes; a write fails when the store takes nothing for
+//   `idleMs` while the client's bytes wait for it (time spent waiting on the client is not the
+//   store's), and when it does not confirm within `callMs` after the last byte (plus the time to
+//   drain what the driver may still buffer, up to 64 MiB, at 1 MiB/s). A long healthy transfer is
+//   never cut.
+// - The call's AbortSignal (the caller's, joined with the deadline) goes down to the driver. A
+//   driver that cannot cancel (minio's calls take no signal) is abandoned: the caller gets its
+//   answer now, the abandoned request ends at the driver's socket idle timeout, and until then it
+//   still counts as in flight, so a hung store cannot accumulate calls without bound.
+// - After `breakerThreshold` consecutive calls past their deadline the breaker opens: calls fail at
+//   once for `breakerCooldownMs`, then one trial call goes through; its success closes the
+//   breaker, so service resumes by itself when the store answers again.
+import { Readable } from 'node:stream';
+import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import { canPresign } from './driver.js';
+import { StorageUnavailableError } from './errors.js';
+
+export interface DeadlineOptions {
+  /** Deadline of one metadata call (and of a write's confirmation after its last byte). */
+  callMs: number;
+  /** A stream fails when the store makes no progress this long while the other side waits. */
+  idleMs: number;
+  /** Store calls in flight at most (abandoned ones included); more fail at once. */
+  maxInFlight: number;
+  /** Consecutive calls past their deadline that open the breaker (3). */
+  breakerThreshold?: number;
+  /** How long an open breaker fails calls before letting a trial call through (5 s). */
+  breakerCooldownMs?: number;
+}
+
+export class StoreDeadlineError extends StorageUnavailableError {
+  constructor(what: string, ms: number) {
+    super(`the store did not answer ${what} within ${ms / 1000} s`);
+  }
+}
+
+type Breaker = { state: 'closed'; failures: number } | { state: 'open'; until: number } | { state: 'trial'; until: number };
+
+export class DeadlineStore implements ObjectStore {
+  readonly description: string;
+  readonly timeResolutionMs: number | undefined;
+  readonly presignedGetUrl?: (key: string, expirySeconds: number) => Promise<string>;
+  private inFlight = 0;
+  private breaker: Breaker = { state: 'closed', failures: 0 };
+  private readonly threshold: number;
+  private readonly cooldownMs: number;
+
+  constructor(
+    readonly inner: ObjectStore,
+    private readonly options: DeadlineOptions,
+  ) {
+    this.description = inner.description;
+    this.timeResolutionMs = inner.timeResolutionMs;
+    this.threshold = options.breakerThreshold ?? 3;
+    this.cooldownMs = options.breakerCooldownMs ?? 5000;
+    if (canPresign(inner)) this.presignedGetUrl = (key, expirySeconds) => inner.presignedGetUrl(key, expirySeconds);
+  }
+
+  /** Calls now in flight in the store below, abandoned ones included (for tests and metrics). */
+  get callsInFlight(): number {
+    return this.inFlight;
+  }
+
+  check(options: OpOptions = {}): Promise<void> {
+    // A check is several calls (S3: bucket, probe write, probe delete): a deadline for each.
+    return this.call('check', options, (signal) => this.inner.check({ signal }), undefined, 4 * this.options.callMs);
+  }
+
+  stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
+    return this.call(`stat ${key}`, options, (signal) => this.inner.stat(key, { signal }));
+  }
+
+  delete(key: string, options: OpOptions = {}): Promise<void> {
+    return this.call(`delete ${key}`, options, (signal) => this.inner.delete(key, { signal }));
+  }
+
+  async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
+    const controller = new AbortController();
+    const stream = await this.call(`get ${key}`, options, (signal) => this.inner.get(key, range, { signal }), controller);
+    return Readable.from(this.watchReads(stream, key, controller), { objectMode: false });
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<number> {
+    if (body instanceof Uint8Array) {
+      return this.call(`put ${key}`, options, (signal) => this.inner.put(key, body, { size: options.size, signal }));
+    }
+    // A stream: the deadline runs only while the store, not the client, holds things up.
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const stall = (ms: number, what: string) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(new StoreDeadlineError(`${what} of ${key}`, ms)), ms);
+    };
+    const calm = () => clearTimeout(timer);
+    const { idleMs, callMs } = this.options;
+    const source = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const watched = Readable.from(
+      (async function* () {
+        let bytes = 0;
+        try {
+          for (;;) {
+            calm(); // waiting on the client
+            const next = await source.next();
+            if (next.done) break;
+            bytes += next.value.length;
+            stall(idleMs, 'taking bytes'); // until the store asks for more
+            yield next.value;
+          }
+          // After the last byte the driver may still be sending what it buffered (S3: a few
+          // parts), progress this decorator cannot see: allow for it at a modest rate.
+          stall(confirmMs(callMs, bytes), 'confirming the write');
+        } finally {
+          if (controller.signal.aborted) body.destroy();
+        }
+      })(),
+      { objectMode: false },
+    );
+    try {
+      return await this.call(`put ${key}`, options, (signal) => this.inner.put(key, watched, { size: options.size, signal }), controller, false);
+    } finally {
+      calm();
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    const controller = new AbortController();
+    const pages = this.inner.list(prefix, { startAfter: options.startAfter, signal: joined(options.signal, controller.signal) })[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await this.call(`list ${prefix}`, options, () => pages.next(), controller);
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      controller.abort();
+      void pages.return?.().catch(() => undefined);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner.close?.() ?? Promise.resolve();
+  }
+
+  /**
+   * Runs one store call under the deadline (when `timed`), the in-flight bound and the breaker.
+   * Answers by the deadline whether or not the driver honours the signal.
+   */
+  private async call<T>(
+    what: string,
+    options: OpOptions,
+    fn: (signal: AbortSignal) => Promise<T>,
+    controller = new AbortController(),
+    timed: boolean | number = true,
+  ): Promise<T> {
+    options.signal?.throwIfAborted();
+    this.admit(what);
+    const signal = joined(options.signal, controller.signal);
+    const ms = typeof timed === 'number' ? timed : this.options.callMs;
+    const timer = timed !== false ? setTimeout(() => controller.abort(new StoreDeadlineError(what, ms)), ms) : undefined;
+    this.inFlight++;
+    const work = fn(signal).finally(() => this.inFlight--);
+    const deadline = new Promise<never>((_, reject) => {
+      const fail = () => reject(signal.reason instanceof Error ? signal.reason : new StoreDeadlineError(what, ms));
+      if (signal.aborted) fail();
+      else signal.addEventListener('abort', fail, { once: true });
+    });
+    try {
+      const result = await Promise.race([work, deadline]);
+      this.succeeded();
+      return result;
+    } catch (err) {
+      // Abandoned: its own failure comes later and is nobody's; a stream it opens late is closed.
+      work.then(discard, () => undefined);
+      const reason = signal.reason;
+      // A deadline, not the client going away: the store is at fault.
+      if (controller.signal.aborted && reason instanceof StoreDeadlineError) {
+        this.failed();
+        throw reason;
+      }
+      // Any other answer (not found, refused connection, ...) came fast: the store is not hung.
+      if (!options.signal?.aborted) this.succeeded();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Fails at once when the breaker is open or too many calls are in flight. */
+  private admit(what: string): void {
+    const b = this.breaker;
+    if (b.state === 'open') {
+      if (Date.now() < b.until) throw new StorageUnavailableError(`the store is not answering (${what} not attempted; next try in ${Math.ceil((b.until - Date.now()) / 1000)} s)`);
+      this.breaker = { state: 'trial', until: Date.now() + this.options.callMs };
+    } else if (b.state === 'trial' && Date.now() < b.until) {
+      throw new StorageUnavailableError(`the store is not answering (${what} not attempted while a trial call runs)`);
+    }
+    if (this.inFlight >= this.options.maxInFlight) {
+      throw new StorageUnavailableError(`${this.inFlight} store calls in flight (storage.deadlines.maxInFlight): ${what} not attempted`);
+    }
+  }
+
+  private succeeded(): void {
+    this.breaker = { state: 'closed', failures: 0 };
+  }
+
+  private failed(): void {
+    const b = this.breaker;
+    const failures = b.state === 'closed' ? b.failures + 1 : this.threshold;
+    this.breaker = failures >= this.threshold ? { state: 'open', until: Date.now() + this.cooldownMs } : { state: 'closed', failures };
+  }
+
+  /** A read's bytes, failing when the store sends nothing for idleMs while the reader waits. */
+  private async *watchReads(stream: Readable, key: string, controller: AbortController): AsyncGenerator<Buffer> {
+    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const { idleMs } = this.options;
+    try {
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const idle = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const err = new StoreDeadlineError(`bytes of ${key}`, idleMs);
+            controller.abort(err);
+            reject(err);
+          }, idleMs);
+        });
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await Promise.race([chunks.next(), idle]);
+        } finally {
+          clearTimeout(timer);
+        }
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      stream.destroy();
+    }
+  }
+}
+
+/** Bytes a driver may still hold after the last one arrived (S3: (concurrency + 1) parts). */
+const MAX_BUFFERED = 64 * 1024 * 1024;
+/** The slowest store a write is expected to drain its buffer to: 1 MiB/s. */
+const MIN_RATE_BYTES_PER_MS = (1024 * 1024) / 1000;
+
+/** Deadline for confirming a write after its last byte: a call, plus draining what may be buffered. */
+export function confirmMs(callMs: number, bytes: number): number {
+  return callMs + Math.ceil(Math.min(bytes, MAX_BUFFERED) / MIN_RATE_BYTES_PER_MS);
+}
+
+/** Closes a stream nobody will read (an abandoned call's late result); its errors go nowhere. */
+function discard(value: unknown): void {
+  if (value instanceof Readable) {
+    value.on('error', () => undefined);
+    value.destroy();
+  }
+}
+
+function joined(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
+  return a ? AbortSignal.any([a, b]) : b;
+}
