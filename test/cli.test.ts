@@ -47,7 +47,7 @@ function run(args: string[], env: Record<string, string>, untilOutput?: RegExp, 
 describe('dr-registry CLI', () => {
   it('refuses to start on a bad setting and names the key and its variable', async () => {
     const result = await run(['serve'], { DRREG_STORAGE_DRIVER: 'tape' });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(6); // EXIT.config
     expect(result.stderr).toMatch(/storage\.driver \(from DRREG_STORAGE_DRIVER\)/);
   });
 

@@ -9,6 +9,7 @@ import { loadConfig } from '../config/index.js';
 import { loadKeyring, newKey, newKeyId, saveKeyring, type Keyring } from '../crypto/keyring.js';
 import { createStore } from '../storage/index.js';
 import { EncryptedStore } from '../storage/encrypted.js';
+import type { Command } from './command.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -99,3 +100,28 @@ async function retire(store: EncryptedStore, file: string, id: string | undefine
   out(`key ${id} removed from ${file}`);
   return 0;
 }
+
+const KEYS_OPTIONS = `options:
+  -c, --config FILE   YAML configuration file (encryption.keyring names the keyring)
+`;
+
+export const keysCommandSpec: Command = {
+  name: 'keys',
+  summary: 'manage encryption keys (docs/encryption.md)',
+  usage: `usage: dr-registry keys generate --keyring FILE | status | rotate | retire ID
+
+subcommands:
+  generate --keyring FILE   write a new keyring with one active key (never overwrites)
+  status                    which key-encryption key wraps which data keys
+  rotate                    add a new active key and re-wrap every data key with it (resumable)
+  retire ID                 remove a key no data key depends on any more
+
+${KEYS_OPTIONS}`,
+  subcommands: {
+    generate: 'usage: dr-registry keys generate --keyring FILE\n\nWrites a new keyring with one active key; refuses to overwrite an existing file.\n',
+    status: `usage: dr-registry keys status [--config FILE]\n\nLists the keys of the keyring and the data keys each wraps.\n\n${KEYS_OPTIONS}`,
+    rotate: `usage: dr-registry keys rotate [--config FILE]\n\nAdds a new active key to the keyring and re-wraps every data key with it; no object is\nrewritten. Running it again finishes an interrupted rotation.\n\n${KEYS_OPTIONS}`,
+    retire: `usage: dr-registry keys retire ID [--config FILE]\n\nRemoves key ID from the keyring once no data key depends on it.\n\n${KEYS_OPTIONS}`,
+  },
+  run: (args) => keysCommand(args),
+};

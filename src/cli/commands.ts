@@ -1,0 +1,17 @@
+// Every `dr-registry` command, in the order `--help` lists them. Adding a command is one line
+// here (and its file under src/cli/).
+import { authCommandSpec } from './auth.js';
+import type { Command } from './command.js';
+import { keysCommandSpec } from './keys.js';
+import { gcCommandSpec, pruneCommandSpec } from './maintenance.js';
+import { serveCommand, settingsCommand, statsCommand } from './serve.js';
+
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  statsCommand,
+  pruneCommandSpec,
+  gcCommandSpec,
+  keysCommandSpec,
+  authCommandSpec,
+  settingsCommand,
+];
