@@ -4,6 +4,7 @@ import { authCommandSpec } from './auth.js';
 import type { Command } from './command.js';
 import { keysCommandSpec } from './keys.js';
 import { gcCommandSpec, pruneCommandSpec } from './maintenance.js';
+import { pointsCommand, statusCommand } from './points.js';
 import { serveCommand, settingsCommand, statsCommand } from './serve.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -14,4 +15,6 @@ export const COMMANDS: readonly Command[] = [
   keysCommandSpec,
   authCommandSpec,
   settingsCommand,
+  statusCommand,
+  pointsCommand,
 ];

@@ -7,6 +7,8 @@ import { configSchema, type Config } from './schema.js';
 export const ENV_PREFIX = 'DRREG_';
 /** Not a setting: names the YAML file when --config is not given. */
 export const CONFIG_FILE_ENV = 'DRREG_CONFIG';
+/** Not settings either: the CLI's connection to a running registry (src/cli/remote.ts). */
+export const CLIENT_ENV: ReadonlySet<string> = new Set(['DRREG_URL', 'DRREG_USER', 'DRREG_PASSWORD']);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -40,7 +42,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
 
   const known = settings();
   for (const name of Object.keys(env)) {
-    if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV) continue;
+    if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV || CLIENT_ENV.has(name)) continue;
     const setting = known.find((s) => s.env === name);
     if (!setting) throw new ConfigError(`config: unknown environment variable ${name} (no such setting)`);
     setPath(tree, setting.path, coerce(env[name]!, setting.default));

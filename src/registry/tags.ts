@@ -11,9 +11,18 @@ export interface TagPointer {
   pushedAt: string;
 }
 
+/** A tag moved in this process: a new recovery point. */
+export interface TagMove {
+  repo: string;
+  tag: string;
+  digest: string;
+  pushedAt: Date;
+}
+
 export class Tags {
   private readonly cache: LRUCache<string, { pointer: TagPointer | null }>;
   private readonly ttlDisabled: boolean;
+  private readonly moveListeners = new Set<(move: TagMove) => void>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -54,6 +63,15 @@ export class Tags {
     // the pointer after its delete, and this checks the entry after the pointer write, so one of
     // the two sees the other and the current point keeps its entry.
     if (!(await this.store.stat(point))) await this.keepPoint(repo, tag, pointer);
+    if (pointer !== previous) {
+      for (const listener of this.moveListeners) listener({ repo, tag, digest, pushedAt: new Date(pointer.pushedAt) });
+    }
+  }
+
+  /** Calls `listener` after every tag move this process makes (RPO monitoring); returns its removal. */
+  onMove(listener: (move: TagMove) => void): () => void {
+    this.moveListeners.add(listener);
+    return () => this.moveListeners.delete(listener);
   }
 
   /** Called by prune after it removed a history entry: puts it back if the tag points at it now. */

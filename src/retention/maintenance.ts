@@ -11,6 +11,7 @@ import { Collector, type GcOptions, type GcPhase, type GcReport } from './gc.js'
 import { LeaseBusyError } from './lease.js';
 import { RetentionPolicies } from './policies.js';
 import { prune, type PruneResult } from './prune.js';
+import { RpoMonitor } from './rpo.js';
 
 export interface GcStatus {
   running: boolean;
@@ -31,6 +32,8 @@ export class GcAlreadyRunningError extends Error {
 
 export class Maintenance {
   readonly policies: RetentionPolicies;
+  /** Newest push of every repository against its objective (started by schedule()). */
+  readonly rpo: RpoMonitor;
   private status: GcStatus = { running: false };
   private timer: NodeJS.Timeout | undefined;
   /** The scheduled prune + collection in progress, if any. */
@@ -45,6 +48,8 @@ export class Maintenance {
   ) {
     this.policies = new RetentionPolicies(registry.store, config.retention.policies);
     this.log = logger.child({ module: 'maintenance' });
+    this.rpo = new RpoMonitor(registry, config.rpo, logger);
+    if (metrics) metrics.systems = () => this.rpo.snapshot();
   }
 
   async prune(options: { dryRun: boolean; onPruned?: (repo: string, done: number, total: number) => void }): Promise<PruneResult> {
@@ -119,8 +124,9 @@ export class Maintenance {
     };
   }
 
-  /** Prune, then collect, every retention.interval (no-op when 0). */
+  /** Starts RPO monitoring; prune, then collect, every retention.interval (none when 0). */
   schedule(): void {
+    this.rpo.start();
     const every = this.config.retention.interval;
     if (every <= 0) return;
     this.timer = setInterval(() => {
@@ -133,6 +139,7 @@ export class Maintenance {
   async stop(waitMs = Infinity): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.rpo.stop();
     const running = this.scheduled;
     if (!running) return;
     let timer: NodeJS.Timeout | undefined;
