@@ -6,6 +6,7 @@ import { keysCommandSpec } from './keys.js';
 import { gcCommandSpec, pruneCommandSpec } from './maintenance.js';
 import { pointsCommand, statusCommand } from './points.js';
 import { serveCommand, settingsCommand, statsCommand } from './serve.js';
+import { verifyCommand } from './verify.js';
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
@@ -17,4 +18,5 @@ export const COMMANDS: readonly Command[] = [
   settingsCommand,
   statusCommand,
   pointsCommand,
+  verifyCommand,
 ];

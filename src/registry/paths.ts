@@ -19,6 +19,7 @@
 //   gc/sweeping/<alg>/<hex>                            index of a blob being swept (put back if a run dies)
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
 //   gc/last-report                                     what the last collection did
+//   verify/last-report                                 what the last scrub (dr-registry verify) found
 //   settings/retention-policies                        policies set through the admin API (override config)
 //   health/probe                                       "ok": what GET /healthz stats
 //
@@ -37,6 +38,7 @@ export const TOMBSTONES_PREFIX = 'gc/tombstones/';
 export const SWEEP_INTENTS_PREFIX = 'gc/sweeping/';
 export const GC_LEASE_KEY = 'gc/lease';
 export const GC_REPORT_KEY = 'gc/last-report';
+export const VERIFY_REPORT_KEY = 'verify/last-report';
 export const RETENTION_POLICIES_KEY = 'settings/retention-policies';
 export const HEALTH_PROBE_KEY = 'health/probe';
 

@@ -16,6 +16,7 @@ import { storageUsage } from '../../registry/usage.js';
 import { readAll } from '../../storage/streams.js';
 import { HttpError } from '../errors.js';
 import { systemsRoutes } from './systems.js';
+import { verifyRoutes } from './verify.js';
 
 export function adminRoutes(registry: Registry, maintenance: Maintenance) {
   const router = new Router({ prefix: '/admin/v1', sensitive: true, strict: true });
@@ -120,6 +121,7 @@ export function adminRoutes(registry: Registry, maintenance: Maintenance) {
   });
 
   systemsRoutes(router, maintenance);
+  verifyRoutes(router, maintenance);
   return router;
 }
 
