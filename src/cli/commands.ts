@@ -2,6 +2,7 @@
 // here (and its file under src/cli/).
 import { authCommandSpec } from './auth.js';
 import type { Command } from './command.js';
+import { configCommand } from './config.js';
 import { keysCommandSpec } from './keys.js';
 import { gcCommandSpec, pruneCommandSpec } from './maintenance.js';
 import { pointsCommand, statusCommand } from './points.js';
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command[] = [
   keysCommandSpec,
   authCommandSpec,
   settingsCommand,
+  configCommand,
   statusCommand,
   pointsCommand,
   verifyCommand,

@@ -34,7 +34,15 @@ export function envName(path: string[]): string {
   return ENV_PREFIX + path.map((p) => p.toUpperCase()).join('_');
 }
 
-export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+/** The configuration as written, before validation: the file's tree with the environment over it. */
+export interface ConfigSources {
+  file: string | undefined;
+  tree: Tree;
+  /** Dotted path -> the environment variable that set it. */
+  fromEnv: Map<string, string>;
+}
+
+export function readConfigSources(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): ConfigSources {
   const env = options.env ?? process.env;
   const file = options.file ?? env[CONFIG_FILE_ENV];
   const tree: Tree = file ? readYaml(file) : {};
@@ -48,7 +56,11 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     setPath(tree, setting.path, coerce(env[name]!, setting.default));
     fromEnv.set(setting.path.join('.'), name);
   }
+  return { file, tree, fromEnv };
+}
 
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const { file, tree, fromEnv } = readConfigSources(options);
   const result = configSchema.safeParse(tree);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
