@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The command line: a table of commands (src/cli/commands.ts), `--help` on each of them and on
 // their subcommands, and one line per error with an exit code per kind (src/cli/command.ts).
+// Commands load what they need when they run, so help and the admin API client start fast.
 import { CliError, EXIT, helpFor, wantsHelp, type Command } from './cli/command.js';
 import { COMMANDS } from './cli/commands.js';
-import { ConfigError } from './config/index.js';
 
 function usage(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
@@ -46,8 +46,8 @@ function report(command: Command, err: unknown): number {
     process.stderr.write(`${prefix}: ${err.message}\n`);
     return err.exitCode;
   }
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${prefix}: ${err.message}\n`);
+  if ((err as Error)?.name === 'ConfigError') {
+    process.stderr.write(`${prefix}: ${(err as Error).message}\n`);
     return EXIT.config;
   }
   const code = (err as { code?: unknown })?.code;

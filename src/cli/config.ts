@@ -2,10 +2,6 @@
 // prints the effective configuration: every setting, secrets masked, durations and sizes as
 // written (defaults in their shortest exact unit), and where each value came from.
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
-import { configSchema } from '../config/schema.js';
-import { formatDuration } from '../config/units.js';
-import { loadConfig, readConfigSources, settings } from '../config/index.js';
 import { usageError, type Command } from './command.js';
 
 /** Settings whose values are secrets: shown as set or not, never their value. */
@@ -13,6 +9,7 @@ const SECRET_PATHS = new Set(['auth.secret', 'admin.token', 'storage.s3.secretKe
 export const MASK = '********';
 
 type Tree = Record<string, unknown>;
+type ConfigSchema = typeof import('../config/schema.js').configSchema;
 
 export const configCommand: Command = {
   name: 'config',
@@ -40,9 +37,10 @@ options:
     const [sub, ...rest] = args;
     if (sub !== 'check') throw usageError(`expected check${sub ? `, not ${sub}` : ''} (see dr-registry config --help)`);
     const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } });
+    const [{ loadConfig, readConfigSources }, { default: YAML }] = await Promise.all([import('../config/index.js'), import('yaml')]);
     loadConfig({ file: values.config }); // throws ConfigError (exit 6) naming each bad key
     const sources = readConfigSources({ file: values.config });
-    const effective = effectiveConfig(sources.tree);
+    const effective = await effectiveConfig(sources.tree);
     const fromEnvironment = Object.fromEntries([...sources.fromEnv].sort());
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ valid: true, file: sources.file ?? null, fromEnvironment, config: effective }, null, 2)}\n`);
@@ -59,9 +57,14 @@ options:
 };
 
 /** Every setting: the value as written where given, else the default in its unit; secrets masked. */
-export function effectiveConfig(written: Tree): Tree {
+export async function effectiveConfig(written: Tree): Promise<Tree> {
+  const [{ settings }, { configSchema }, { formatDuration }] = await Promise.all([
+    import('../config/index.js'),
+    import('../config/schema.js'),
+    import('../config/units.js'),
+  ]);
   const out: Tree = {};
-  const units = leafUnits();
+  const units = leafUnits(settings(), configSchema);
   for (const s of settings()) {
     const dotted = s.path.join('.');
     const given = getPath(written, s.path);
@@ -80,14 +83,14 @@ export function effectiveConfig(written: Tree): Tree {
 }
 
 /** Which numeric settings are durations and which sizes, found by asking the schema. */
-function leafUnits(): Map<string, 'duration' | 'size'> {
+function leafUnits(all: Array<{ path: string[]; default: unknown }>, schema: ConfigSchema): Map<string, 'duration' | 'size'> {
   const units = new Map<string, 'duration' | 'size'>();
-  for (const s of settings()) {
+  for (const s of all) {
     if (typeof s.default !== 'number') continue;
     for (const [probe, expected, unit] of [['90s', 90_000, 'duration'], ['8MiB', 8 * 1024 * 1024, 'size']] as const) {
       const tree: Tree = {};
       setPath(tree, s.path, probe);
-      const parsed = configSchema.safeParse(tree);
+      const parsed = schema.safeParse(tree);
       if (parsed.success && getPath(parsed.data as Tree, s.path) === expected) {
         units.set(s.path.join('.'), unit);
         break;

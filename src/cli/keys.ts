@@ -5,10 +5,8 @@
 //   retire ID                 remove a key from the keyring once no data key depends on it
 import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
 import { loadKeyring, newKey, newKeyId, saveKeyring, type Keyring } from '../crypto/keyring.js';
-import { createStore } from '../storage/index.js';
-import { EncryptedStore } from '../storage/encrypted.js';
+import type { EncryptedStore } from '../storage/encrypted.js';
 import type { Command } from './command.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -21,6 +19,11 @@ export async function keysCommand(args: string[]): Promise<number> {
     options: { config: { type: 'string', short: 'c' }, keyring: { type: 'string' } },
   });
   if (sub === 'generate') return generate(values.keyring);
+  const [{ loadConfig }, { createStore }, { EncryptedStore }] = await Promise.all([
+    import('../config/index.js'),
+    import('../storage/index.js'),
+    import('../storage/encrypted.js'),
+  ]);
   const config = loadConfig({ file: values.config });
   if (!config.encryption.keyring) throw new Error('encryption.keyring is not set: there are no keys to manage');
   const file = config.encryption.keyring;
@@ -78,6 +81,7 @@ async function rotate(store: EncryptedStore, file: string): Promise<number> {
   } else {
     out(`resuming rotation to active key ${keyring.active}`);
   }
+  const { EncryptedStore } = await import('../storage/encrypted.js');
   const rotated = new EncryptedStore(store.inner, keyring);
   await rotated.check();
   const count = await rotated.dataKeys.rewrap((done, total, id) => out(`re-wrapped data key ${id} (${done}/${total})`));

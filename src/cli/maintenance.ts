@@ -1,18 +1,20 @@
 // `dr-registry prune` and `dr-registry gc`: the same work as the admin API, from a shell, with
 // progress on stderr for long runs. Safe while registries serve the same store.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
-import { createLogger } from '../logger.js';
-import { Registry } from '../registry/registry.js';
 import type { GcProgress, GcReport } from '../retention/gc.js';
-import { Maintenance } from '../retention/maintenance.js';
-import { registryOptions } from '../server.js';
-import { createStore } from '../storage/index.js';
 import type { Command } from './command.js';
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 async function open(configFile: string | undefined) {
+  const [{ loadConfig }, { createLogger }, { Registry }, { Maintenance }, { registryOptions }, { createStore }] = await Promise.all([
+    import('../config/index.js'),
+    import('../logger.js'),
+    import('../registry/registry.js'),
+    import('../retention/maintenance.js'),
+    import('../server.js'),
+    import('../storage/index.js'),
+  ]);
   const config = loadConfig({ file: configFile });
   const store = await createStore(config);
   await store.check();

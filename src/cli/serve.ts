@@ -1,12 +1,6 @@
 // `dr-registry serve`, `stats` and `settings`: run the registry, report storage usage, list the
 // settings.
 import { parseArgs } from 'node:util';
-import { loadConfig, settings } from '../config/index.js';
-import { createLogger } from '../logger.js';
-import { Registry } from '../registry/registry.js';
-import { storageUsage } from '../registry/usage.js';
-import { registryOptions, startRegistry } from '../server.js';
-import { createStore } from '../storage/index.js';
 import type { Command } from './command.js';
 
 export const serveCommand: Command = {
@@ -22,6 +16,7 @@ options:
 `,
   async run(args) {
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+    const [{ loadConfig }, { createLogger }, { startRegistry }] = await Promise.all([import('../config/index.js'), import('../logger.js'), import('../server.js')]);
     const config = loadConfig({ file: values.config });
     const logger = createLogger(config.log.level);
     // Listen for signals before starting, so a stop during start-up is not lost.
@@ -61,6 +56,13 @@ options:
 `,
   async run(args) {
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' } } });
+    const [{ loadConfig }, { Registry }, { storageUsage }, { registryOptions }, { createStore }] = await Promise.all([
+      import('../config/index.js'),
+      import('../registry/registry.js'),
+      import('../registry/usage.js'),
+      import('../server.js'),
+      import('../storage/index.js'),
+    ]);
     const config = loadConfig({ file: values.config });
     const store = await createStore(config);
     await store.check();
@@ -90,6 +92,7 @@ Prints one line per setting: its YAML path, its environment variable and its def
 `,
   async run(args) {
     parseArgs({ args, options: {} });
+    const { settings } = await import('../config/index.js');
     for (const s of settings()) console.log(`${s.path.join('.')}\t${s.env}\t${JSON.stringify(s.default)}`);
     return 0;
   },

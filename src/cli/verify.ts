@@ -2,13 +2,8 @@
 // and checks it, then names the damaged blobs and the points they break. Through a running
 // registry's admin API with --url (or DRREG_URL), else directly on the configured store.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
-import { createLogger } from '../logger.js';
-import { Registry } from '../registry/registry.js';
-import { Maintenance, type VerifyStatus } from '../retention/maintenance.js';
+import type { VerifyStatus } from '../retention/maintenance.js';
 import type { VerifyReport, VerifyScope } from '../retention/verify.js';
-import { registryOptions } from '../server.js';
-import { createStore } from '../storage/index.js';
 import { EXIT, usageError, type Command } from './command.js';
 import { AdminClient, REMOTE_HELP, REMOTE_OPTIONS, table } from './remote.js';
 
@@ -56,6 +51,14 @@ async function viaApi(client: AdminClient, scope: VerifyScope): Promise<VerifyRe
 }
 
 async function locally(configFile: string | undefined, scope: VerifyScope): Promise<VerifyReport> {
+  const [{ loadConfig }, { createLogger }, { Registry }, { Maintenance }, { registryOptions }, { createStore }] = await Promise.all([
+    import('../config/index.js'),
+    import('../logger.js'),
+    import('../registry/registry.js'),
+    import('../retention/maintenance.js'),
+    import('../server.js'),
+    import('../storage/index.js'),
+  ]);
   const config = loadConfig({ file: configFile });
   const store = await createStore(config);
   await store.check();

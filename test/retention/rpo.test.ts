@@ -129,7 +129,7 @@ describe('RPO monitoring of a running registry', () => {
     const json = JSON.parse((await runCli(['status', '--json', '--url', registry.url], env)).stdout) as { outOfRpo: number };
     expect(json.outOfRpo).toBe(1);
     expect(pushed.digest).toMatch(/^sha256:/);
-  });
+  }, 120_000);
 
   it('sees a push through another replica within one refresh interval', async () => {
     replica = await startRegistryProcess({ DRREG_STORAGE_FILESYSTEM_ROOT: registry.root });

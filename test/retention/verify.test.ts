@@ -110,7 +110,7 @@ describe.each([
     const broken = await runCli(['verify', 'dr/app', '--json'], storeEnv);
     expect(broken.code).toBe(7);
     expect((JSON.parse(broken.stdout) as VerifyReport).brokenPoints.map((p) => p.digest)).toEqual([second.digest]);
-  });
+  }, 120_000);
 
   it('a missing data part of the shared layer breaks every point', async () => {
     const index = await registry.registry.blobs.read(first.blobs[1]!); // the base layer
