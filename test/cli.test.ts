@@ -117,7 +117,7 @@ describe('dr-registry CLI', () => {
     expect(gc.stdout).toMatch(/4 swept/);
     const stats = JSON.parse((await run(['stats', '--json'], env)).stdout) as { repositories: Array<{ manifests: number }> };
     expect(stats.repositories[0]!.manifests).toBe(1);
-  });
+  }, 120_000); // seven child processes: slow on a loaded machine
 
   it('lists every setting with its environment variable', async () => {
     const result = await run(['settings'], {});
