@@ -11,12 +11,15 @@ export interface TagPointer {
   pushedAt: string;
 }
 
-/** A tag moved in this process: a new recovery point. */
+/** A tag pushed in this process: a new recovery point when it moved, else a re-push of the same digest. */
 export interface TagMove {
   repo: string;
   tag: string;
   digest: string;
+  /** When this push happened. */
   pushedAt: Date;
+  /** True when the tag moved, so the push recorded a new recovery point. */
+  moved: boolean;
 }
 
 export class Tags {
@@ -63,12 +66,15 @@ export class Tags {
     // the pointer after its delete, and this checks the entry after the pointer write, so one of
     // the two sees the other and the current point keeps its entry.
     if (!(await this.store.stat(point))) await this.keepPoint(repo, tag, pointer);
-    if (pointer !== previous) {
-      for (const listener of this.moveListeners) listener({ repo, tag, digest, pushedAt: new Date(pointer.pushedAt) });
-    }
+    const moved = pointer !== previous;
+    for (const listener of this.moveListeners) listener({ repo, tag, digest, pushedAt: moved ? new Date(pointer.pushedAt) : now, moved });
   }
 
-  /** Calls `listener` after every tag move this process makes (RPO monitoring); returns its removal. */
+  /**
+   * Calls `listener` after every tag push this process handles, moved or not (RPO monitoring);
+   * returns its removal. The current pointer is rewritten by every push, so its modification time
+   * is the tag's last push, also for a re-push of the same digest.
+   */
   onMove(listener: (move: TagMove) => void): () => void {
     this.moveListeners.add(listener);
     return () => this.moveListeners.delete(listener);

@@ -78,18 +78,26 @@ export function summarize(states: Iterable<SystemState>, rules: RpoRules, nowMs:
   return { systems, outOfRpo: systems.filter((s) => s.withinRpo === false).length };
 }
 
-/** Newest push and number of recovery points of every repository: one listing each, no reads. */
+/**
+ * Newest push and number of recovery points of every repository: two listings each, no reads.
+ * The newest push is the newest recovery point, or a later re-push of the same digest (which adds
+ * no point but rewrites the tag's current pointer: its modification time).
+ */
 export async function scanSystems(registry: Registry): Promise<SystemState[]> {
   const repositories = await registry.repositories.list();
   const states: SystemState[] = [];
   await forEachLimit(repositories, STORE_PARALLELISM, async (repository) => {
     const state: SystemState = { repository, points: 0 };
+    const seen = (ms: number) => {
+      if (state.lastPushMs === undefined || ms > state.lastPushMs) state.lastPushMs = ms;
+    };
     for await (const obj of registry.store.list(paths.tagHistoryRoot(repository))) {
       const point = paths.parseTagHistoryKey(repository, obj.key);
       if (!point) continue;
       state.points++;
-      if (state.lastPushMs === undefined || point.pushedAtMs > state.lastPushMs) state.lastPushMs = point.pushedAtMs;
+      seen(point.pushedAtMs);
     }
+    if (state.points > 0) for await (const obj of registry.store.list(paths.currentTagsPrefix(repository))) seen(obj.modified.getTime());
     states.push(state);
   });
   return states;
@@ -157,7 +165,7 @@ export class RpoMonitor {
   /** The systems as of now; waits for the first scan after start(). */
   async report(nowMs = Date.now()): Promise<SystemsReport> {
     if (this.first) await this.first;
-    else if (!this.refreshedAt) await this.refresh();
+    if (!this.refreshedAt) await this.refresh(); // never scanned (or the first scan failed): its error answers
     return this.snapshot(nowMs);
   }
 
@@ -171,7 +179,7 @@ export class RpoMonitor {
     const state = this.states.get(move.repo) ?? { repository: move.repo, points: 0 };
     const ms = move.pushedAt.getTime();
     // A replayed move may already be in the scan's result: count it only if it is newer.
-    if (!replay || state.lastPushMs === undefined || ms > state.lastPushMs) state.points++;
+    if (move.moved && (!replay || state.lastPushMs === undefined || ms > state.lastPushMs)) state.points++;
     if (state.lastPushMs === undefined || ms > state.lastPushMs) state.lastPushMs = ms;
     this.states.set(move.repo, state);
   }

@@ -5,6 +5,7 @@ import { objectiveFor, summarize, systemStatus, type RpoRules } from '../../src/
 import { runCli, waitFor } from '../helpers/cli.js';
 import { startRegistryProcess, type RegistryProcess } from '../helpers/process.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+import { OCI_MANIFEST, putManifest } from '../http/client.js';
 import { pushPoint } from './helpers.js';
 
 const rules: RpoRules = { maxAgeMs: 26 * 3600_000, rules: [{ repositories: 'db/*', maxAgeMs: 2 * 3600_000 }, { repositories: 'base/*', maxAgeMs: 0 }] };
@@ -130,6 +131,18 @@ describe('RPO monitoring of a running registry', () => {
     expect(json.outOfRpo).toBe(1);
     expect(pushed.digest).toMatch(/^sha256:/);
   }, 120_000);
+
+  it('counts a re-push of the same image as a push (no new point), also after a rescan', async () => {
+    const image = await pushPoint(registry.url, 'dr/same', 'latest', base);
+    await waitFor(async () => (((await system('dr/same'))?.lastPushAgeSeconds ?? 0) >= 2 ? true : undefined), 10_000, 'dr/same to age');
+    const again = await putManifest(registry.url, 'dr/same', 'latest', image.manifest.toString(), OCI_MANIFEST);
+    expect(again.res.status).toBe(201);
+    expect(await system('dr/same')).toMatchObject({ lastPushAgeSeconds: 0, points: 1 });
+    await registry.maintenance.rpo.refresh(); // what another replica's scan sees
+    const rescanned = await system('dr/same');
+    expect(rescanned!.lastPushAgeSeconds).toBeLessThanOrEqual(1);
+    expect(rescanned!.points).toBe(1);
+  }, 60_000);
 
   it('sees a push through another replica within one refresh interval', async () => {
     replica = await startRegistryProcess({ DRREG_STORAGE_FILESYSTEM_ROOT: registry.root });
