@@ -82,6 +82,6 @@ function describe(r: VerifyReport): string {
   out += `\n${r.damaged.length} DAMAGED blob(s):\n`;
   out += table(['DIGEST', 'PROBLEM', 'DETAIL'], r.damaged.map((d) => [d.digest, d.problem, d.detail]));
   out += `\n${r.brokenPoints.length} BROKEN recovery point(s) (will not restore):\n`;
-  out += table(['REPOSITORY', 'TAG', 'DIGEST', 'PUSHED', 'DAMAGED BLOBS'], r.brokenPoints.map((p) => [p.repository, p.tag, p.digest, p.pushedAt, String(p.damaged.length)]));
+  out += table(['REPOSITORY', 'TAG', 'DIGEST', 'PUSHED', 'DAMAGED BLOBS'], r.brokenPoints.map((p) => [p.repository, p.tag + (p.pruned ? ' (pruned)' : ''), p.digest, p.pushedAt, String(p.damaged.length)]));
   return out;
 }

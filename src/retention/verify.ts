@@ -1,4 +1,5 @@
-// Scrub: reads every blob of the recovery points asked for (all, one repository, or one point),
+// Scrub: reads every blob of the recovery points asked for (all, one repository, or one point;
+// pruned points still restorable included),
 // checks each against its digest and size (on an encrypted store every segment is authenticated
 // as it is read), and reports what is damaged and which recovery points that breaks. Proof that a
 // point will restore before the day it must. Each blob is read once per run, however many points
@@ -36,6 +37,8 @@ export interface BrokenPoint {
   pushedAt: string;
   /** The damaged blobs (the manifest itself, its config, layers, child manifests) it needs. */
   damaged: string[];
+  /** A pruned point, still restorable (retention.grace). */
+  pruned?: true;
 }
 
 export interface VerifyReport {
@@ -63,7 +66,7 @@ export async function checkScope(registry: Registry, scope: VerifyScope): Promis
   if (scope.digest && !scope.repository) throw new RegistryError('NAME_INVALID', 'a recovery point is named by repository and digest');
   if (scope.repository && !(await registry.repositories.exists(scope.repository))) throw nameUnknown(scope.repository);
   if (scope.repository && scope.digest) {
-    const points = await registry.recoveryPoints.list(scope.repository);
+    const points = [...(await registry.recoveryPoints.list(scope.repository)), ...(await registry.recoveryPoints.listPruned(scope.repository))];
     if (!points.some((p) => p.digest === scope.digest)) throw manifestUnknown(scope.digest);
   }
 }
@@ -76,9 +79,12 @@ export async function verify(
   const startedAt = new Date().toISOString();
   await checkScope(registry, scope);
   const repositories = scope.repository ? [scope.repository] : await registry.repositories.list();
-  const points = [];
+  const points: Array<{ repo: string; tag: string; digest: string; pushedAt: Date; pruned?: true }> = [];
   for (const repository of repositories) {
-    const listed = await registry.recoveryPoints.list(repository);
+    const listed = [
+      ...(await registry.recoveryPoints.list(repository)),
+      ...(await registry.recoveryPoints.listPruned(repository)).map((p) => ({ ...p, repo: repository, pruned: true as const })),
+    ];
     points.push(...listed.filter((p) => !scope.digest || p.digest === scope.digest));
   }
 
@@ -157,7 +163,14 @@ export async function verify(
   await forEachLimit(points, READ_PARALLELISM, async (point) => {
     const bad = await checkManifest(point.repo, point.digest);
     if (bad.length > 0) {
-      brokenPoints.push({ repository: point.repo, tag: point.tag, digest: point.digest, pushedAt: point.pushedAt.toISOString(), damaged: bad.sort() });
+      brokenPoints.push({
+        repository: point.repo,
+        tag: point.tag,
+        digest: point.digest,
+        pushedAt: point.pushedAt.toISOString(),
+        damaged: bad.sort(),
+        ...(point.pruned ? { pruned: true as const } : {}),
+      });
     }
     options.onProgress?.({ done: ++done, total: points.length });
   });

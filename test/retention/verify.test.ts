@@ -120,6 +120,16 @@ describe.each([
     expect(report.brokenPoints.map((p) => [p.repository, p.tag, p.digest])).toEqual([['dr/other', 'nightly', other.digest]]);
   });
 
+  it('also checks pruned points that are still restorable', async () => {
+    // The first point (not current) lost the shared base layer above; prune it: still restorable.
+    const [point] = (await registry.registry.recoveryPoints.list('dr/app')).filter((p) => p.digest === first.digest);
+    await registry.registry.recoveryPoints.prune(point!);
+    expect((await registry.registry.recoveryPoints.listPruned('dr/app')).map((p) => p.digest)).toEqual([first.digest]);
+    const report = await runViaApi({ repository: 'dr/app', digest: first.digest });
+    expect(report.points).toBe(1);
+    expect(report.brokenPoints).toEqual([expect.objectContaining({ repository: 'dr/app', digest: first.digest, damaged: [first.blobs[1]], pruned: true })]);
+  });
+
   it('refuses a scope that names nothing', async () => {
     expect((await api('POST', { repository: 'no/such' })).status).toBe(404);
     expect((await api('POST', { repository: 'dr/app', digest: `sha256:${'0'.repeat(64)}` })).status).toBe(404);
