@@ -54,6 +54,8 @@ export class Maintenance {
   private status: GcStatus = { running: false };
   private verifying: VerifyStatus = { running: false };
   private verifyTimer: NodeJS.Timeout | undefined;
+  /** A verify run in the background (admin API or schedule), which stop() waits for. */
+  private verifyRun: Promise<unknown> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The scheduled prune + collection in progress, if any. */
   private scheduled: Promise<void> | undefined;
@@ -148,7 +150,7 @@ export class Maintenance {
   async startVerify(scope: VerifyScope): Promise<VerifyStatus> {
     if (this.verifying.running) throw new VerifyAlreadyRunningError('a verify run is already running in this process');
     await checkScope(this.registry, scope);
-    this.runVerify(scope).catch(() => {}); // the outcome is kept in the status
+    this.background(this.runVerify(scope)); // the outcome is kept in the status
     return { ...this.verifying };
   }
 
@@ -187,7 +189,7 @@ export class Maintenance {
     if (this.config.verify.interval > 0) {
       this.verifyTimer = setInterval(() => {
         if (this.verifying.running) return;
-        this.runVerify({}).catch((err: unknown) => this.log.warn({ err }, 'scheduled verify failed'));
+        this.background(this.runVerify({}).catch((err: unknown) => this.log.warn({ err }, 'scheduled verify failed')));
       }, this.config.verify.interval);
       this.verifyTimer.unref();
     }
@@ -205,11 +207,18 @@ export class Maintenance {
     this.timer = undefined;
     clearInterval(this.verifyTimer);
     this.rpo.stop();
-    const running = this.scheduled;
+    const running = this.scheduled || this.verifyRun ? Promise.all([this.scheduled, this.verifyRun]) : undefined;
     if (!running) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = Number.isFinite(waitMs) ? new Promise<void>((r) => (timer = setTimeout(r, waitMs))) : new Promise<void>(() => undefined);
     await Promise.race([running, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private background(run: Promise<unknown>): void {
+    const tracked: Promise<unknown> = run.catch(() => {}).finally(() => {
+      if (this.verifyRun === tracked) this.verifyRun = undefined;
+    });
+    this.verifyRun = tracked;
   }
 
   private async scheduledRun(): Promise<void> {
