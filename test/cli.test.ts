@@ -26,7 +26,7 @@ function run(args: string[], env: Record<string, string>, untilOutput?: RegExp, 
     child.stdin.end(stdin ?? '');
     let stdout = '';
     let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000); // a loaded machine starts node slowly
     let signalled = false;
     child.stdout.on('data', (c) => {
       stdout += c;
@@ -44,7 +44,7 @@ function run(args: string[], env: Record<string, string>, untilOutput?: RegExp, 
   });
 }
 
-describe('dr-registry CLI', () => {
+describe('dr-registry CLI', { timeout: 120_000 }, () => { // child processes: slow on a loaded machine
   it('refuses to start on a bad setting and names the key and its variable', async () => {
     const result = await run(['serve'], { DRREG_STORAGE_DRIVER: 'tape' });
     expect(result.code).toBe(6); // EXIT.config
