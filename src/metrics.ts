@@ -1,7 +1,14 @@
 // Prometheus metrics of one registry process (prom-client), in a registry of their own so that
 // several apps in one process (tests) never collide. Labels stay low-cardinality: route kinds,
-// methods, statuses and store operations, never repository names or digests.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// methods, statuses and store operations, never digests. Only the RPO gauges carry repository
+// names: the operator chose them and their number is bounded.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the RPO gauges read at scrape time (src/retention/rpo.ts); no store access. */
+export interface SystemsSnapshot {
+  systems: ReadonlyArray<{ repository: string; lastPushAgeSeconds: number | null; rpoSeconds: number | null; withinRpo: boolean | null }>;
+  outOfRpo: number;
+}
 
 export type RouteKind = 'base' | 'catalog' | 'blob' | 'upload' | 'manifest' | 'tags' | 'referrers' | 'token' | 'admin' | 'health' | 'other';
 
@@ -72,6 +79,41 @@ export class Metrics {
     name: 'drreg_auth_login_failures_total',
     help: 'Token requests refused for wrong credentials.',
     registers: this.registers,
+  });
+
+  /** Set by the RPO monitor; the gauges below are empty until then. */
+  systems: (() => SystemsSnapshot) | undefined;
+  readonly rpoLastPushAge = new Gauge({
+    name: 'drreg_rpo_last_push_age_seconds',
+    help: 'Age of the newest recovery point of each repository (system); none for a repository never pushed.',
+    labelNames: ['repository'] as const,
+    registers: this.registers,
+    collect: () => {
+      this.rpoLastPushAge.reset();
+      for (const s of this.systems?.().systems ?? []) {
+        if (s.lastPushAgeSeconds !== null) this.rpoLastPushAge.set({ repository: s.repository }, s.lastPushAgeSeconds);
+      }
+    },
+  });
+  readonly rpoObjective = new Gauge({
+    name: 'drreg_rpo_objective_seconds',
+    help: 'The recovery point objective of each watched repository (rpo.maxAge, rpo.rules).',
+    labelNames: ['repository'] as const,
+    registers: this.registers,
+    collect: () => {
+      this.rpoObjective.reset();
+      for (const s of this.systems?.().systems ?? []) {
+        if (s.rpoSeconds !== null) this.rpoObjective.set({ repository: s.repository }, s.rpoSeconds);
+      }
+    },
+  });
+  readonly rpoOutOfRpo = new Gauge({
+    name: 'drreg_rpo_systems_out_of_rpo',
+    help: 'Watched repositories whose newest recovery point is older than their objective, or that have none.',
+    registers: this.registers,
+    collect: () => {
+      this.rpoOutOfRpo.set(this.systems?.().outOfRpo ?? 0);
+    },
   });
 
   /** Adds the process metrics (memory, CPU, event loop lag, GC pauses) for a scraped process. */

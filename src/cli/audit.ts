@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { listAudit, verifyAudit, type AuditFilter } from '../audit/log.js';
 import { loadConfig } from '../config/index.js';
 import { createStore } from '../storage/index.js';
+import type { Command } from './command.js';
 
 const USAGE = 'usage: dr-registry audit list [--since TIME] [--until TIME] [--action A] [--actor NAME] [--repository R] [--limit N] [--json] | verify [--json]  [--config FILE]\n';
 
@@ -69,3 +70,20 @@ export async function auditCommand(args: string[]): Promise<number> {
     await store.close?.();
   }
 }
+
+export const auditCommandSpec: Command = {
+  name: 'audit',
+  summary: 'the audit trail, and whether any record was edited or removed (docs/audit.md)',
+  usage: `${USAGE}
+Reads the audit trail from the store of the configuration (safe while registries serve it).
+
+subcommands:
+  list      the records, newest last; filters: --since/--until (ISO time), --action, --actor,
+            --repository, --limit N; --json prints them as JSON
+  verify    checks every chain's hashes and names any record edited or removed
+
+options:
+  -c, --config FILE   YAML configuration file
+`,
+  run: auditCommand,
+};

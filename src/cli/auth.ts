@@ -4,6 +4,7 @@
 // The password comes on standard input, never as an argument (arguments show in `ps`).
 import { randomBytes } from 'node:crypto';
 import { hashPassword } from '../crypto/passwords.js';
+import type { Command } from './command.js';
 
 export async function authCommand(args: string[]): Promise<number> {
   switch (args[0]) {
@@ -30,3 +31,20 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+export const authCommandSpec: Command = {
+  name: 'auth',
+  summary: 'a password hash for auth.users (password on stdin), a new auth.secret',
+  usage: `usage: dr-registry auth hash-password < password-file | auth secret
+
+subcommands:
+  hash-password   read a password on standard input, print its hash for auth.users
+  secret          print a random auth.secret
+`,
+  subcommands: {
+    'hash-password':
+      'usage: dr-registry auth hash-password < password-file\n\nReads a password on standard input (never an argument: arguments show in `ps`) and prints\nthe hash to put in auth.users[].password.\n',
+    secret: 'usage: dr-registry auth secret\n\nPrints a random 32-byte auth.secret (base64url).\n',
+  },
+  run: (args) => authCommand(args),
+};

@@ -13,6 +13,7 @@ import { loadKeyring, newKey, newKeyId, saveKeyring, type Keyring } from '../cry
 import { createStore } from '../storage/index.js';
 import { EncryptedStore } from '../storage/encrypted.js';
 import { encryptStore } from './encrypt-store.js';
+import type { Command } from './command.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -82,6 +83,7 @@ async function rotate(store: EncryptedStore, file: string, auditRetention: numbe
   } else {
     out(`resuming rotation to active key ${keyring.active}`);
   }
+  const { EncryptedStore } = await import('../storage/encrypted.js');
   const rotated = new EncryptedStore(store.inner, keyring);
   await rotated.check();
   const count = await rotated.dataKeys.rewrap((done, total, id) => out(`re-wrapped data key ${id} (${done}/${total})`));
@@ -106,3 +108,30 @@ async function retire(store: EncryptedStore, file: string, id: string | undefine
   out(`key ${id} removed from ${file}`);
   return 0;
 }
+
+const KEYS_OPTIONS = `options:
+  -c, --config FILE   YAML configuration file (encryption.keyring names the keyring)
+`;
+
+export const keysCommandSpec: Command = {
+  name: 'keys',
+  summary: 'manage encryption keys; encrypt a plaintext store online (docs/encryption.md)',
+  usage: `usage: dr-registry keys generate --keyring FILE | status | rotate | retire ID | encrypt-store
+
+subcommands:
+  generate --keyring FILE   write a new keyring with one active key (never overwrites)
+  status                    which key-encryption key wraps which data keys
+  rotate                    add a new active key and re-wrap every data key with it (resumable)
+  retire ID                 remove a key no data key depends on any more
+  encrypt-store             encrypt a plaintext store in place, online and resumable
+
+${KEYS_OPTIONS}`,
+  subcommands: {
+    generate: 'usage: dr-registry keys generate --keyring FILE\n\nWrites a new keyring with one active key; refuses to overwrite an existing file.\n',
+    status: `usage: dr-registry keys status [--config FILE]\n\nLists the keys of the keyring and the data keys each wraps.\n\n${KEYS_OPTIONS}`,
+    rotate: `usage: dr-registry keys rotate [--config FILE]\n\nAdds a new active key to the keyring and re-wraps every data key with it; no object is\nrewritten. Running it again finishes an interrupted rotation.\n\n${KEYS_OPTIONS}`,
+    retire: `usage: dr-registry keys retire ID [--config FILE]\n\nRemoves key ID from the keyring once no data key depends on it.\n\n${KEYS_OPTIONS}`,
+    'encrypt-store': `usage: dr-registry keys encrypt-store [--config FILE]\n\nEncrypts every object of a plaintext store under the keyring, online while registries serve\nit; running it again resumes an interrupted run (docs/encryption.md).\n\n${KEYS_OPTIONS}`,
+  },
+  run: (args) => keysCommand(args),
+};

@@ -5,17 +5,20 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/log.js';
 import { actingAs } from '../audit/recorder.js';
-import { loadConfig } from '../config/index.js';
-import { createLogger } from '../logger.js';
-import { Registry } from '../registry/registry.js';
 import type { GcProgress, GcReport } from '../retention/gc.js';
-import { Maintenance } from '../retention/maintenance.js';
-import { registryOptions } from '../server.js';
-import { createStore } from '../storage/index.js';
+import type { Command } from './command.js';
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 async function open(configFile: string | undefined) {
+  const [{ loadConfig }, { createLogger }, { Registry }, { Maintenance }, { registryOptions }, { createStore }] = await Promise.all([
+    import('../config/index.js'),
+    import('../logger.js'),
+    import('../registry/registry.js'),
+    import('../retention/maintenance.js'),
+    import('../server.js'),
+    import('../storage/index.js'),
+  ]);
   const config = loadConfig({ file: configFile });
   const store = await createStore(config);
   await store.check();
@@ -102,3 +105,35 @@ function summary(r: GcReport): string {
     `${verb} ${mib(r.bytesFreed + r.uploadBytesFreed)} (${mib(r.bytesFreed)} of blobs, ${r.uploadPartsSwept} stale upload part(s) ${mib(r.uploadBytesFreed)})`,
   ].join('\n');
 }
+
+export const pruneCommandSpec: Command = {
+  name: 'prune',
+  summary: 'apply the retention policies (or show what they drop), and the bytes freed',
+  usage: `usage: dr-registry prune [--dry-run] [--config FILE] [--json]
+
+Applies the retention policies to every repository: dropped recovery points stay restorable for
+retention.grace, then \`gc\` frees their bytes. Safe while registries serve the same store.
+
+options:
+      --dry-run       show what would be dropped and the bytes it would free; change nothing
+  -c, --config FILE   YAML configuration file
+      --json          print JSON
+`,
+  run: (args) => pruneCommand(args),
+};
+
+export const gcCommandSpec: Command = {
+  name: 'gc',
+  summary: 'online garbage collection: removes what no kept recovery point needs',
+  usage: `usage: dr-registry gc [--dry-run] [--config FILE] [--json]
+
+Collects blobs no kept or restorable recovery point needs, while pushes go on (gc.grace,
+gc.sweepDelay). Progress on stderr, the report on stdout.
+
+options:
+      --dry-run       report what would be freed; delete nothing
+  -c, --config FILE   YAML configuration file
+      --json          print the report as JSON
+`,
+  run: (args) => gcCommand(args),
+};

@@ -1,2 +1,2 @@
-export { loadConfig, settings, envName, ConfigError, CONFIG_FILE_ENV } from './load.js';
+export { loadConfig, readConfigSources, settings, envName, ConfigError, CONFIG_FILE_ENV } from './load.js';
 export type { Config } from './schema.js';

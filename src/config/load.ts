@@ -7,6 +7,8 @@ import { configSchema, type Config } from './schema.js';
 export const ENV_PREFIX = 'DRREG_';
 /** Not a setting: names the YAML file when --config is not given. */
 export const CONFIG_FILE_ENV = 'DRREG_CONFIG';
+/** Not settings either: the CLI's connection to a running registry (src/cli/remote.ts). */
+export const CLIENT_ENV: ReadonlySet<string> = new Set(['DRREG_URL', 'DRREG_USER', 'DRREG_PASSWORD']);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -32,7 +34,15 @@ export function envName(path: string[]): string {
   return ENV_PREFIX + path.map((p) => p.toUpperCase()).join('_');
 }
 
-export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+/** The configuration as written, before validation: the file's tree with the environment over it. */
+export interface ConfigSources {
+  file: string | undefined;
+  tree: Tree;
+  /** Dotted path -> the environment variable that set it. */
+  fromEnv: Map<string, string>;
+}
+
+export function readConfigSources(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): ConfigSources {
   const env = options.env ?? process.env;
   const file = options.file ?? env[CONFIG_FILE_ENV];
   const tree: Tree = file ? readYaml(file) : {};
@@ -40,13 +50,17 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
 
   const known = settings();
   for (const name of Object.keys(env)) {
-    if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV) continue;
+    if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV || CLIENT_ENV.has(name)) continue;
     const setting = known.find((s) => s.env === name);
     if (!setting) throw new ConfigError(`config: unknown environment variable ${name} (no such setting)`);
     setPath(tree, setting.path, coerce(env[name]!, setting.default));
     fromEnv.set(setting.path.join('.'), name);
   }
+  return { file, tree, fromEnv };
+}
 
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const { file, tree, fromEnv } = readConfigSources(options);
   const result = configSchema.safeParse(tree);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {

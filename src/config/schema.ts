@@ -302,6 +302,28 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    rpo: z
+      .object({
+        // The recovery point objective: how old a repository's newest recovery point may grow
+        // before it counts as out of RPO (a system that stopped pushing). On by default, so a DR
+        // plan does not die silently; 26h fits a daily push with slack. 0: not watched.
+        maxAge: duration.prefault('26h'),
+        // Per repository glob; the first match wins over maxAge (maxAge 0: not watched).
+        rules: z.array(z.object({ repositories: z.string().min(1), maxAge: duration }).strict()).default([]),
+        // How often each process re-reads every repository's newest push (pushes to this process
+        // count at once; another replica's within this interval).
+        refreshInterval: duration.prefault('1m').refine((ms) => ms >= 100, 'must be at least 100ms'),
+      })
+      .strict()
+      .prefault({}),
+    verify: z
+      .object({
+        // Read and check every blob of every recovery point this often (dr-registry verify);
+        // 0: only on demand.
+        interval: duration.prefault(0),
+      })
+      .strict()
+      .prefault({}),
     http: z
       .object({
         idleTimeout: duration.prefault('5m'),

@@ -20,6 +20,7 @@
 //   gc/sweeping/<alg>/<hex>                            index of a blob being swept (put back if a run dies)
 //   gc/lease                                           {owner, expiresAt}: one collector at a time
 //   gc/last-report                                     what the last collection did
+//   verify/last-report                                 what the last scrub (dr-registry verify) found
 //   settings/retention-policies                        policies set through the admin API (override config)
 //   settings/lock/<ms>-<nonce>                         one value of retention.lock and when it was set (append-only)
 //   audit/<replica>/<segment>-<last-ms>                a batch of audit records of one process (hash-chained)
@@ -41,6 +42,7 @@ export const HOLDERS_PREFIX = 'holders/';
 export const SWEEP_INTENTS_PREFIX = 'gc/sweeping/';
 export const GC_LEASE_KEY = 'gc/lease';
 export const GC_REPORT_KEY = 'gc/last-report';
+export const VERIFY_REPORT_KEY = 'verify/last-report';
 export const RETENTION_POLICIES_KEY = 'settings/retention-policies';
 export const HEALTH_PROBE_KEY = 'health/probe';
 export const LOCK_HISTORY_PREFIX = 'settings/lock/';

@@ -11,9 +11,21 @@ export interface TagPointer {
   pushedAt: string;
 }
 
+/** A tag pushed in this process: a new recovery point when it moved, else a re-push of the same digest. */
+export interface TagMove {
+  repo: string;
+  tag: string;
+  digest: string;
+  /** When this push happened. */
+  pushedAt: Date;
+  /** True when the tag moved, so the push recorded a new recovery point. */
+  moved: boolean;
+}
+
 export class Tags {
   private readonly cache: LRUCache<string, { pointer: TagPointer | null }>;
   private readonly ttlDisabled: boolean;
+  private readonly moveListeners = new Set<(move: TagMove) => void>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -54,6 +66,18 @@ export class Tags {
     // the pointer after its delete, and this checks the entry after the pointer write, so one of
     // the two sees the other and the current point keeps its entry.
     if (!(await this.store.stat(point))) await this.keepPoint(repo, tag, pointer);
+    const moved = pointer !== previous;
+    for (const listener of this.moveListeners) listener({ repo, tag, digest, pushedAt: moved ? new Date(pointer.pushedAt) : now, moved });
+  }
+
+  /**
+   * Calls `listener` after every tag push this process handles, moved or not (RPO monitoring);
+   * returns its removal. The current pointer is rewritten by every push, so its modification time
+   * is the tag's last push, also for a re-push of the same digest.
+   */
+  onMove(listener: (move: TagMove) => void): () => void {
+    this.moveListeners.add(listener);
+    return () => this.moveListeners.delete(listener);
   }
 
   /** Called by prune after it removed a history entry: puts it back if the tag points at it now. */

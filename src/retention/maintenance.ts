@@ -1,17 +1,35 @@
-// Runs prune and garbage collection for one registry process: on demand (admin API, CLI) and on
-// a schedule (retention.interval), and keeps the status the admin API reports. Several replicas
-// may each schedule runs; the collector's lease lets one of them work at a time.
+// Runs prune, garbage collection and verify (scrub) for one registry process: on demand (admin
+// API, CLI) and on a schedule (retention.interval, verify.interval), keeps the status the admin API
+// reports, and runs the RPO monitor. Several replicas may each schedule runs; the collector's
+// lease lets one of them collect at a time (verify only reads).
 import { actingAs } from '../audit/recorder.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { readJson } from '../registry/objects.js';
-import { GC_REPORT_KEY } from '../registry/paths.js';
+import { readJson, writeJson } from '../registry/objects.js';
+import { GC_REPORT_KEY, VERIFY_REPORT_KEY } from '../registry/paths.js';
 import type { Registry } from '../registry/registry.js';
 import { Collector, type GcOptions, type GcPhase, type GcReport } from './gc.js';
 import { LeaseBusyError } from './lease.js';
 import { RetentionPolicies } from './policies.js';
 import { prune, type PruneResult } from './prune.js';
+import { RpoMonitor } from './rpo.js';
+import { checkScope, verify, type VerifyReport, type VerifyScope } from './verify.js';
+
+export interface VerifyStatus {
+  running: boolean;
+  scope?: VerifyScope;
+  startedAt?: string;
+  done?: number;
+  total?: number;
+  /** The newest finished run, here or on another replica. */
+  lastReport?: VerifyReport;
+  lastError?: string;
+}
+
+export class VerifyAlreadyRunningError extends Error {
+  override readonly name = 'VerifyAlreadyRunningError';
+}
 
 export interface GcStatus {
   running: boolean;
@@ -32,7 +50,13 @@ export class GcAlreadyRunningError extends Error {
 
 export class Maintenance {
   readonly policies: RetentionPolicies;
+  /** Newest push of every repository against its objective (started by schedule()). */
+  readonly rpo: RpoMonitor;
   private status: GcStatus = { running: false };
+  private verifying: VerifyStatus = { running: false };
+  private verifyTimer: NodeJS.Timeout | undefined;
+  /** A verify run in the background (admin API or schedule), which stop() waits for. */
+  private verifyRun: Promise<unknown> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The scheduled prune + collection in progress, if any. */
   private scheduled: Promise<void> | undefined;
@@ -48,6 +72,8 @@ export class Maintenance {
   ) {
     this.policies = new RetentionPolicies(registry.store, config.retention.policies, registry.audit);
     this.log = logger.child({ module: 'maintenance' });
+    this.rpo = new RpoMonitor(registry, config.rpo, logger);
+    if (metrics) metrics.systems = () => this.rpo.snapshot();
   }
 
   async prune(options: { dryRun: boolean; onPruned?: (repo: string, done: number, total: number) => void }): Promise<PruneResult> {
@@ -128,8 +154,54 @@ export class Maintenance {
     };
   }
 
-  /** Prune, then collect, every retention.interval (no-op when 0). */
+  /** Starts RPO monitoring; prune, then collect, every retention.interval (none when 0). */
+  /** Checks the scope, then scrubs in the background; the status follows it (verifyStatus). */
+  async startVerify(scope: VerifyScope): Promise<VerifyStatus> {
+    if (this.verifying.running) throw new VerifyAlreadyRunningError('a verify run is already running in this process');
+    await checkScope(this.registry, scope);
+    this.background(this.runVerify(scope)); // the outcome is kept in the status
+    return { ...this.verifying };
+  }
+
+  /** Scrubs to the end (CLI and schedule); the report is kept in the store for every replica. */
+  async runVerify(scope: VerifyScope, onProgress?: (done: number, total: number) => void): Promise<VerifyReport> {
+    if (this.verifying.running) throw new VerifyAlreadyRunningError('a verify run is already running in this process');
+    const { lastReport } = this.verifying;
+    this.verifying = { running: true, scope, startedAt: new Date().toISOString(), done: 0, total: 0, ...(lastReport ? { lastReport } : {}) };
+    try {
+      const report = await verify(this.registry, scope, {
+        logger: this.log,
+        onProgress: (p) => {
+          this.verifying.done = p.done;
+          this.verifying.total = p.total;
+          onProgress?.(p.done, p.total);
+        },
+      });
+      await writeJson(this.registry.store, VERIFY_REPORT_KEY, report);
+      this.verifying = { running: false, lastReport: report };
+      return report;
+    } catch (err) {
+      this.verifying = { running: false, ...(lastReport ? { lastReport } : {}), lastError: (err as Error).message };
+      throw err;
+    }
+  }
+
+  async verifyStatus(): Promise<VerifyStatus> {
+    const stored = await readJson<VerifyReport>(this.registry.store, VERIFY_REPORT_KEY);
+    const local = this.verifying.lastReport;
+    const newest = !stored ? local : !local || stored.finishedAt > local.finishedAt ? stored : local;
+    return { ...this.verifying, ...(newest ? { lastReport: newest } : {}) };
+  }
+
   schedule(): void {
+    this.rpo.start();
+    if (this.config.verify.interval > 0) {
+      this.verifyTimer = setInterval(() => {
+        if (this.verifying.running) return;
+        this.background(this.runVerify({}).catch((err: unknown) => this.log.warn({ err }, 'scheduled verify failed')));
+      }, this.config.verify.interval);
+      this.verifyTimer.unref();
+    }
     const every = this.config.retention.interval;
     if (every <= 0) return;
     this.timer = setInterval(() => {
@@ -142,11 +214,20 @@ export class Maintenance {
   async stop(waitMs = Infinity): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    const running = this.scheduled;
+    clearInterval(this.verifyTimer);
+    this.rpo.stop();
+    const running = this.scheduled || this.verifyRun ? Promise.all([this.scheduled, this.verifyRun]) : undefined;
     if (!running) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = Number.isFinite(waitMs) ? new Promise<void>((r) => (timer = setTimeout(r, waitMs))) : new Promise<void>(() => undefined);
     await Promise.race([running, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private background(run: Promise<unknown>): void {
+    const tracked: Promise<unknown> = run.catch(() => {}).finally(() => {
+      if (this.verifyRun === tracked) this.verifyRun = undefined;
+    });
+    this.verifyRun = tracked;
   }
 
   private async scheduledRun(): Promise<void> {

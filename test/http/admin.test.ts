@@ -166,6 +166,23 @@ describe('admin API', () => {
     expect((await call('POST', '/recovery-points/pin', { body: ['not', 'an', 'object'] })).status).toBe(400);
     const unknown = await call('POST', '/recovery-points/restore', { body: { repository: 'dr/app', tag: 'latest', digest: `sha256:${'0'.repeat(64)}` } });
     expect(unknown.status).toBe(404);
+    expect((await call('GET', '/recovery-points', { query: 'repository=no/such' })).status).toBe(404);
+    expect((await call('POST', '/verify', { body: { repository: 'no/such' } })).status).toBe(404);
+    expect((await call('POST', '/verify', { body: { digest: digests[0] } })).status).toBe(400);
+  });
+
+  it('reports systems against their RPO, and verify runs, as documented', async () => {
+    const systems = await call('GET', '/systems');
+    expect(systems.status).toBe(200);
+    expect(systems.body.systems).toContainEqual(expect.objectContaining({ repository: 'dr/app', withinRpo: true, rpoSeconds: 26 * 3600 }));
+    const started = await call('POST', '/verify', { body: { repository: 'dr/app' } });
+    expect(started.status).toBe(202);
+    let status = await call('GET', '/verify');
+    for (let i = 0; i < 200 && (status.body.running as boolean); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = await call('GET', '/verify');
+    }
+    expect(status.body.lastReport).toMatchObject({ scope: { repository: 'dr/app' }, damaged: [], brokenPoints: [] });
   });
 });
 

@@ -1,4 +1,4 @@
-// A small JSON Schema checker for the subset openapi.yaml uses ($ref, allOf, type, required,
+// A small JSON Schema checker for the subset openapi.yaml uses ($ref, allOf, type (also a list, for null), required,
 // properties, items, enum), so responses can be checked against the document without a validator
 // library. Returns the list of problems (empty when valid).
 type Schema = Record<string, unknown>;
@@ -11,6 +11,12 @@ export function validate(value: unknown, schema: Schema, root: Schema, at = '$')
   const problems: string[] = [];
   for (const part of (schema.allOf as Schema[] | undefined) ?? []) problems.push(...validate(value, part, root, at));
   if (Array.isArray(schema.enum) && !schema.enum.includes(value)) problems.push(`${at}: ${JSON.stringify(value)} is not one of ${schema.enum.join(', ')}`);
+  if (Array.isArray(schema.type)) {
+    // OpenAPI 3.1 nullable: type: [string, 'null']
+    if (value === null && schema.type.includes('null')) return problems;
+    const variants = (schema.type as string[]).filter((t) => t !== 'null').map((type) => validate(value, { ...schema, type }, root, at));
+    return variants.some((v) => v.length === 0) ? problems : [...problems, ...variants[0]!];
+  }
   switch (schema.type) {
     case undefined:
       break;

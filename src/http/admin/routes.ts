@@ -5,7 +5,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { isDigest } from '../../registry/digest.js';
-import { RegistryError } from '../../registry/errors.js';
+import { RegistryError, nameUnknown } from '../../registry/errors.js';
 import { isValidName, isValidTag } from '../../registry/names.js';
 import type { Registry } from '../../registry/registry.js';
 import { LeaseBusyError } from '../../retention/lease.js';
@@ -16,6 +16,8 @@ import { storageUsage } from '../../registry/usage.js';
 import { readAll } from '../../storage/streams.js';
 import { HttpError } from '../errors.js';
 import { immutabilityRoutes } from './immutability-routes.js';
+import { systemsRoutes } from './systems.js';
+import { verifyRoutes } from './verify.js';
 
 export function adminRoutes(registry: Registry, maintenance: Maintenance) {
   const router = new Router({ prefix: '/admin/v1', sensitive: true, strict: true });
@@ -34,6 +36,7 @@ export function adminRoutes(registry: Registry, maintenance: Maintenance) {
   router.get('listRecoveryPoints', '/recovery-points', async (ctx) => {
     const repository = repositoryParam(ctx.query.repository);
     const points = await registry.recoveryPoints.list(repository);
+    if (points.length === 0 && !(await registry.repositories.exists(repository))) throw nameUnknown(repository);
     const graceMs = maintenance.gcOptions().retentionGraceMs;
     ctx.body = {
       repository,
@@ -120,6 +123,8 @@ export function adminRoutes(registry: Registry, maintenance: Maintenance) {
     ctx.body = await maintenance.gcStatus();
   });
 
+  systemsRoutes(router, maintenance);
+  verifyRoutes(router, maintenance);
   return router;
 }
 

@@ -1,0 +1,60 @@
+// What a subcommand of `dr-registry` is, and the errors the CLI reports as one line with an exit
+// code of their own (scripts at the recovery site tell "unreachable" from "refused" from "no such
+// point" by the code, and operators read the line).
+export interface Command {
+  /** The word after `dr-registry`. */
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** The whole help text of the command (`dr-registry NAME --help`). */
+  usage: string;
+  /** Help text per subcommand (`dr-registry NAME SUB --help`); the command's usage otherwise. */
+  subcommands?: Record<string, string>;
+  run(args: string[]): Promise<number>;
+}
+
+/** Exit codes: one per kind of failure. */
+export const EXIT = {
+  ok: 0,
+  /** Anything not listed below: the server answered an error, a store failed. */
+  failed: 1,
+  /** Wrong arguments or options. */
+  usage: 2,
+  /** The registry at --url could not be reached. */
+  unreachable: 3,
+  /** The registry refused the credentials (401) or the right (403). */
+  unauthorized: 4,
+  /** No such repository, recovery point or endpoint (404). */
+  notFound: 5,
+  /** The configuration is invalid. */
+  config: 6,
+  /** verify found damaged blobs. */
+  damaged: 7,
+} as const;
+
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
+    super(message);
+  }
+}
+
+export const usageError = (message: string) => new CliError(message, EXIT.usage);
+
+/** True when the arguments ask for help anywhere (`-h`, `--help`), before a `--`. */
+export function wantsHelp(args: string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
+/** The help text for `args` (a subcommand's when the first argument names one). */
+export function helpFor(command: Command, args: string[]): string {
+  const sub = args[0] && !args[0].startsWith('-') ? command.subcommands?.[args[0]] : undefined;
+  return sub ?? command.usage;
+}
