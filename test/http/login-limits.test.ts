@@ -51,6 +51,14 @@ describe('login limits (pure)', () => {
     for (let i = 0; i < 60_000; i++) limits.failed(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, `user-${i}`);
     expect(limits.size).toBeLessThanOrEqual(100_000);
   });
+
+  it('hold bounded memory whatever the length of the names guessed (a token POST carries a 64 KiB one)', () => {
+    const limits = new LoginLimits(options);
+    const long = 'x'.repeat(60_000);
+    for (let i = 0; i < 500; i++) limits.failed(`10.1.${(i >> 8) & 255}.${i & 255}`, `${long}${i}`);
+    // 500 addresses each held once, 500 pairs: a fixed size each, not the 60 kB name.
+    expect(limits.keyBytes).toBeLessThanOrEqual(1000 * 100);
+  });
 });
 
 /** A request from a chosen loopback source address (another client, as far as the server knows). */
