@@ -209,6 +209,19 @@ describe('logins on the real server', () => {
     expect(doubled.headers['retry-after']).toBe('2');
   });
 
+  it('turn a guesser away even while the user is signed in: a remembered password is no way past the wait', async () => {
+    const guesser = '127.0.0.51';
+    const guess = (from: string, password: string) => request(registry.url, from, 'GET', '/auth/token?service=dr-registry', { Authorization: basic('carol', password) });
+    expect((await guess('127.0.0.52', 'carol-pw')).status).toBe(200); // carol signs in: her password is remembered
+    for (let i = 0; i < 3; i++) expect((await guess(guesser, `guess-${i}`)).status).toBe(401);
+    expect((await guess(guesser, 'guess-3')).status).toBe(429);
+    // Otherwise every guess while barred would be a free check (a hash lookup) answered 429 when
+    // wrong and 200 when right: guessing at full speed, limits and scrypt both bypassed.
+    expect((await guess(guesser, 'carol-pw')).status).toBe(429);
+    expect((await request(registry.url, guesser, 'GET', '/admin/v1/storage', { Authorization: basic('carol', 'carol-pw') })).status).toBe(429);
+    expect((await guess('127.0.0.52', 'carol-pw')).status).toBe(200); // carol herself is unaffected
+  });
+
   it('limit one address across names, leaving other addresses alone', async () => {
     const sprayer = '127.0.0.31';
     const names = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];

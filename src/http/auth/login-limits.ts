@@ -153,10 +153,12 @@ export class Logins {
   /** True when the password is right; throws TOOMANYREQUESTS (with Retry-After set) when the client must wait. */
   async check(ctx: Context, name: string, password: string): Promise<boolean> {
     const address = clientAddress(ctx);
-    // Credentials verified minutes ago (clients log in per operation) cost nothing and reveal
-    // nothing new: no limit applies to them, so parallel pulls after a login are never refused.
-    if (this.users.remembered(name, password)) return true;
     const wait = this.limits.waitMs(address, name);
+    // Credentials verified minutes ago (clients log in per operation) cost no scrypt work, so the
+    // cap on checks in progress does not apply to them: parallel pulls after a login are never
+    // refused. The wait does: answered here, a barred address could test guesses at full speed
+    // (a hash lookup each, 200 when right, 429 when wrong) whenever the user had just signed in.
+    if (wait === 0 && this.users.remembered(name, password)) return true;
     const busy = (this.pending.get(address) ?? 0) >= this.perAddressConcurrency;
     if (wait > 0 || busy) {
       const seconds = Math.max(Math.ceil(wait / 1000), 1);
