@@ -10,7 +10,10 @@ const CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_ST
 
 /** True when `err` is what a vanished client leaves behind and the client has indeed gone. */
 export function clientWentAway(ctx: Pick<Context, 'req' | 'res'>, err: unknown): boolean {
-  const connectionGone = ctx.req.destroyed || ctx.res.destroyed || ctx.req.socket?.destroyed !== false;
+  // Not ctx.req.destroyed: a request whose body was read in full is destroyed too (autoDestroy),
+  // with its client still waiting for the answer; a store failing then (ECONNRESET from S3, say)
+  // is a server error the client must be told of. A body cut short is readableAborted.
+  const connectionGone = ctx.req.readableAborted || ctx.res.destroyed || ctx.req.socket?.destroyed !== false;
   if (!connectionGone || ctx.res.writableFinished) return false;
   return isConnectionError(err);
 }

@@ -51,6 +51,14 @@ describe('login limits (pure)', () => {
     for (let i = 0; i < 60_000; i++) limits.failed(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, `user-${i}`);
     expect(limits.size).toBeLessThanOrEqual(100_000);
   });
+
+  it('hold bounded memory whatever the length of the names guessed (a token POST carries a 64 KiB one)', () => {
+    const limits = new LoginLimits(options);
+    const long = 'x'.repeat(60_000);
+    for (let i = 0; i < 500; i++) limits.failed(`10.1.${(i >> 8) & 255}.${i & 255}`, `${long}${i}`);
+    // 500 addresses each held once, 500 pairs: a fixed size each, not the 60 kB name.
+    expect(limits.keyBytes).toBeLessThanOrEqual(1000 * 100);
+  });
 });
 
 /** A request from a chosen loopback source address (another client, as far as the server knows). */
@@ -199,6 +207,19 @@ describe('logins on the real server', () => {
     const doubled = await guess(attacker, 'alice', 'guess-again');
     expect(doubled.status).toBe(429);
     expect(doubled.headers['retry-after']).toBe('2');
+  });
+
+  it('turn a guesser away even while the user is signed in: a remembered password is no way past the wait', async () => {
+    const guesser = '127.0.0.51';
+    const guess = (from: string, password: string) => request(registry.url, from, 'GET', '/auth/token?service=dr-registry', { Authorization: basic('carol', password) });
+    expect((await guess('127.0.0.52', 'carol-pw')).status).toBe(200); // carol signs in: her password is remembered
+    for (let i = 0; i < 3; i++) expect((await guess(guesser, `guess-${i}`)).status).toBe(401);
+    expect((await guess(guesser, 'guess-3')).status).toBe(429);
+    // Otherwise every guess while barred would be a free check (a hash lookup) answered 429 when
+    // wrong and 200 when right: guessing at full speed, limits and scrypt both bypassed.
+    expect((await guess(guesser, 'carol-pw')).status).toBe(429);
+    expect((await request(registry.url, guesser, 'GET', '/admin/v1/storage', { Authorization: basic('carol', 'carol-pw') })).status).toBe(429);
+    expect((await guess('127.0.0.52', 'carol-pw')).status).toBe(200); // carol herself is unaffected
   });
 
   it('limit one address across names, leaving other addresses alone', async () => {

@@ -206,7 +206,11 @@ describe('mutual TLS required', () => {
 
   beforeAll(async () => {
     caPem = await readFile(ca.cert);
-    const users = [{ name: 'carol', password: await hashPassword('carol-password', { logN: 12, r: 8, p: 1 }) }, { name: 'dave' }];
+    const users = [
+      { name: 'carol', password: await hashPassword('carol-password', { logN: 12, r: 8, p: 1 }) },
+      { name: 'dave' },
+      { name: 'ops', password: await hashPassword('ops-password', { logN: 12, r: 8, p: 1 }) },
+    ];
     registry = await startTestRegistry({
       requests,
       env: {
@@ -216,6 +220,7 @@ describe('mutual TLS required', () => {
         DRREG_TLS_CLIENTAUTH: 'required',
         DRREG_AUTH_SECRET: randomBytes(32).toString('base64url'),
         DRREG_AUTH_USERS: JSON.stringify(users),
+        DRREG_AUTH_ADMINS: '["ops"]',
         DRREG_AUTH_ACCESS: JSON.stringify([{ repositories: 'dave/*', users: ['dave'], actions: ['pull', 'push'] }]),
       },
     });
@@ -260,5 +265,25 @@ describe('mutual TLS required', () => {
     const basic = Buffer.from('dave:').toString('base64');
     const refused = await request(`${realm}?service=dr-registry`, { ca: caPem, cert: zed.cert, key: zed.key, headers: { Authorization: `Basic ${basic}` } });
     expect(refused.status).toBe(401);
+  });
+
+  it('a certificate naming an admin is that user for repositories, but never opens the admin API: that takes the password', async () => {
+    const ops = await ca.client('ops', path.join(work, 'ops'));
+    const realm = `${registry.url}/auth/token`;
+    const scope = 'registry:admin:*';
+    const byCert = await request(`${realm}?service=dr-registry&scope=${encodeURIComponent(scope)}`, { ca: caPem, cert: ops.cert, key: ops.key });
+    expect(byCert.status).toBe(200);
+    const certToken = (JSON.parse(byCert.body) as { token: string }).token;
+    const certClaims = JSON.parse(Buffer.from(certToken.split('.')[1]!, 'base64url').toString()) as { sub: string; access: unknown[] };
+    expect(certClaims.sub).toBe('ops');
+    expect(certClaims.access).toEqual([]);
+    const adminByCert = await request(`${registry.url}/admin/v1/repositories`, { ca: caPem, cert: ops.cert, key: ops.key, headers: { Authorization: `Bearer ${certToken}` } });
+    expect(adminByCert.status).toBe(401);
+    // With the password (and any certificate) the admin scope is granted as before.
+    const basic = Buffer.from('ops:ops-password').toString('base64');
+    const byPassword = await request(`${realm}?service=dr-registry&scope=${encodeURIComponent(scope)}`, { ca: caPem, cert: ops.cert, key: ops.key, headers: { Authorization: `Basic ${basic}` } });
+    const passwordToken = (JSON.parse(byPassword.body) as { token: string }).token;
+    const adminByPassword = await request(`${registry.url}/admin/v1/repositories`, { ca: caPem, cert: ops.cert, key: ops.key, headers: { Authorization: `Bearer ${passwordToken}` } });
+    expect(adminByPassword.status).toBe(200);
   });
 });

@@ -6,6 +6,7 @@
 // from one address blocks that address (and that pair), never alice coming from another address,
 // so no one can lock a named user out. Counters are forgotten after `forgetAfter` without a
 // failure, and held in bounded LRU caches, so memory stays bounded whatever the flood.
+import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
 import { LRUCache } from 'lru-cache';
 import { RegistryError } from '../../registry/errors.js';
@@ -76,6 +77,13 @@ export class LoginLimits {
     return this.addresses.size + this.pairs.size;
   }
 
+  /** Characters of all keys held (for tests of the memory bound). */
+  get keyBytes(): number {
+    let total = 0;
+    for (const cache of [this.addresses, this.pairs]) for (const key of cache.keys()) total += key.length;
+    return total;
+  }
+
   private bump(cache: LRUCache<string, Counter>, key: string, allowance: number): void {
     const now = this.now();
     const counter = this.current(cache, key) ?? { failures: 0, last: now, until: 0 };
@@ -100,7 +108,12 @@ export class LoginLimits {
   }
 }
 
-const pairKey = (address: string, name: string) => `${address}\n${name}`;
+/**
+ * A pair's key: the name by its digest, so every key has a fixed size. The name is whatever the
+ * client sent (up to 64 KiB in a token POST): held as is, 50,000 of them from many addresses
+ * would take gigabytes.
+ */
+const pairKey = (address: string, name: string) => `${address}\n${createHash('sha256').update(name).digest('base64')}`;
 
 /**
  * The client's address as limits count it: IPv4 as is (also when mapped into IPv6), IPv6 by its
@@ -140,10 +153,12 @@ export class Logins {
   /** True when the password is right; throws TOOMANYREQUESTS (with Retry-After set) when the client must wait. */
   async check(ctx: Context, name: string, password: string): Promise<boolean> {
     const address = clientAddress(ctx);
-    // Credentials verified minutes ago (clients log in per operation) cost nothing and reveal
-    // nothing new: no limit applies to them, so parallel pulls after a login are never refused.
-    if (this.users.remembered(name, password)) return true;
     const wait = this.limits.waitMs(address, name);
+    // Credentials verified minutes ago (clients log in per operation) cost no scrypt work, so the
+    // cap on checks in progress does not apply to them: parallel pulls after a login are never
+    // refused. The wait does: answered here, a barred address could test guesses at full speed
+    // (a hash lookup each, 200 when right, 429 when wrong) whenever the user had just signed in.
+    if (wait === 0 && this.users.remembered(name, password)) return true;
     const busy = (this.pending.get(address) ?? 0) >= this.perAddressConcurrency;
     if (wait > 0 || busy) {
       const seconds = Math.max(Math.ceil(wait / 1000), 1);

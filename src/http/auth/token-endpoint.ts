@@ -31,14 +31,18 @@ export interface TokenEndpointDeps {
 }
 
 export function tokenEndpoint({ tokens, logins, rights, admins, appendOnly, onLoginFailure }: TokenEndpointDeps) {
-  /** The entries of `wanted` this user may have, each cut down to the allowed actions. */
-  const grant = (user: string | undefined, wanted: AccessEntry[]): AccessEntry[] => {
+  /**
+   * The entries of `wanted` this user may have, each cut down to the allowed actions. The admin
+   * scope needs the user's password (`byPassword`): a client certificate names a site's user for
+   * its repositories, never an administrator (docs/tls.md).
+   */
+  const grant = (user: string | undefined, wanted: AccessEntry[], byPassword: boolean): AccessEntry[] => {
     const out: AccessEntry[] = [];
     for (const entry of wanted) {
       if (entry.type === CATALOG.type && entry.name === CATALOG.name) {
         out.push(CATALOG); // the listing shows only repositories the user may pull
       } else if (entry.type === ADMIN.type && entry.name === ADMIN.name) {
-        if (user !== undefined && admins.has(user) && !appendOnly?.has(user)) out.push(ADMIN);
+        if (byPassword && user !== undefined && admins.has(user) && !appendOnly?.has(user)) out.push(ADMIN);
       } else if (entry.type === 'repository' && isValidName(entry.name)) {
         const allowed = rights.actions(user, entry.name);
         if (user !== undefined && appendOnly?.has(user)) allowed.delete('delete');
@@ -69,9 +73,9 @@ export function tokenEndpoint({ tokens, logins, rights, admins, appendOnly, onLo
       checkService(queryValue(ctx, 'service'));
       const user = await basicUser(ctx, logins);
       if (user === false) throw badCredentials(ctx);
-      ctx.state.user = user;
+      ctx.state.user = user?.name;
       const scopes = queryValues(ctx, 'scope').flatMap(parseScopes);
-      const issued = await tokens.issue(user, grant(user, scopes));
+      const issued = await tokens.issue(user?.name, grant(user?.name, scopes, user?.byPassword === true));
       ctx.body = { token: issued.token, access_token: issued.token, expires_in: issued.expiresInSeconds, issued_at: issued.issuedAt.toISOString() };
       return;
     }
@@ -91,7 +95,7 @@ export function tokenEndpoint({ tokens, logins, rights, admins, appendOnly, onLo
       if (!(await logins.check(ctx, name, form.get('password') ?? ''))) throw badCredentials(ctx);
       ctx.state.user = name;
       const scopes = parseScopes(form.get('scope') ?? '');
-      const issued = await tokens.issue(name, grant(name, scopes));
+      const issued = await tokens.issue(name, grant(name, scopes, true));
       ctx.body = { access_token: issued.token, expires_in: issued.expiresInSeconds, issued_at: issued.issuedAt.toISOString() };
       return;
     }
@@ -105,11 +109,11 @@ export function tokenEndpoint({ tokens, logins, rights, admins, appendOnly, onLo
  * The Basic user: a name when the credentials check, false when wrong. Without credentials, the
  * user a verified client certificate names if auth.users has it (mutual TLS), else undefined.
  */
-async function basicUser(ctx: Context, logins: Logins): Promise<string | undefined | false> {
+async function basicUser(ctx: Context, logins: Logins): Promise<{ name: string; byPassword: boolean } | undefined | false> {
   const header = ctx.get('Authorization');
   if (!header) {
     const certified = clientCertificateName(ctx);
-    return certified !== undefined && certified !== ANONYMOUS && logins.users.has(certified) ? certified : undefined;
+    return certified !== undefined && certified !== ANONYMOUS && logins.users.has(certified) ? { name: certified, byPassword: false } : undefined;
   }
   const basic = basicCredentials(header);
   if (!basic) return false;
@@ -117,7 +121,7 @@ async function basicUser(ctx: Context, logins: Logins): Promise<string | undefin
   // Checked even for "anonymous" (a word in access rules, never a user; config refuses it as a
   // name): every refused login costs one password check.
   const ok = await logins.check(ctx, name, password);
-  return ok && name !== ANONYMOUS ? name : false;
+  return ok && name !== ANONYMOUS ? { name, byPassword: true } : false;
 }
 
 function queryValues(ctx: Context, name: string): string[] {
