@@ -47,7 +47,10 @@ async function render({ quiet = false } = {}) {
   }
   const gen = ++generation;
   const view = $('view');
-  if (!quiet) replace(view, h('p', { class: 'loading', role: 'status' }, 'Loading…'));
+  if (!quiet) {
+    replace(view, h('p', { class: 'loading', role: 'status' }, 'Loading…'));
+    $('status').classList.remove('show'); // a message about the last screen, not this one
+  }
   view.setAttribute('aria-busy', 'true');
   const ctx = {
     rerender: (options) => render({ quiet: true, ...options }),

@@ -127,11 +127,12 @@ export function storageChart({ samples, width, now = Date.now() }) {
   const left = 74;
   const right = width - 44;
   const data = samples.map((p) => ({ ...p, t: Date.parse(p.at) }));
-  const last = data.at(-1);
-  if (last && last.t < now) data.push({ ...last, t: now });
   const from = data.length ? data[0].t : now - DAY;
   // A little past now, so the latest step shows as a level and not as the chart's edge.
-  const to = Math.max(now, from + HOUR) + (Math.max(now, from + HOUR) - from) * 0.03;
+  const end = Math.max(now, from + HOUR);
+  const to = end + (end - from) * 0.03;
+  const last = data.at(-1);
+  if (last) data.push({ ...last, t: to });
   const maxBytes = Math.max(1, ...data.map((p) => Math.max(p.logicalBytes, p.uniqueBytes)));
   const yTicks = byteTicks(maxBytes);
   const yMax = yTicks.at(-1) || 1;

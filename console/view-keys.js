@@ -29,7 +29,7 @@ export async function keysView() {
         )
       : null,
     keys.rotationPending
-      ? h('p', { class: 'notice warn' }, 'Some data keys are still wrapped by an older key: run `dr-registry keys rotate` to finish the rotation, then retire the old key.')
+      ? h('p', { class: 'notice warn' }, 'Some data keys are still wrapped by an older key: run ', h('code', {}, 'dr-registry keys rotate'), ' to finish the rotation, then retire the old key.')
       : null,
     h(
       'table',
@@ -50,6 +50,6 @@ export async function keysView() {
         ),
       ),
     ),
-    h('p', { class: 'hint' }, 'Rotate with `dr-registry keys rotate` (no object is rewritten), retire an unused key with `dr-registry keys retire ID`. See docs/encryption.md.'),
+    h('p', { class: 'hint' }, 'Rotate with ', h('code', {}, 'dr-registry keys rotate'), ' (no object is rewritten); retire an unused key with ', h('code', {}, 'dr-registry keys retire ID'), '. See docs/encryption.md.'),
   );
 }

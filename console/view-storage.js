@@ -106,6 +106,6 @@ function gcSection(gc) {
           h('dd', {}, `${report.prunedPointsExpired} pruned points passed their grace and are no longer restorable; ${report.manifestsRemoved} manifests removed`),
         )
       : h('p', { class: 'sub' }, 'No collection has finished yet.'),
-    h('p', { class: 'hint' }, 'Collections run on the retention schedule (retention.interval) or with `dr-registry gc`; pushes and pulls go on while they run.'),
+    h('p', { class: 'hint' }, 'Collections run on the retention schedule (', h('code', {}, 'retention.interval'), ') or with ', h('code', {}, 'dr-registry gc'), '; pushes and pulls go on while they run.'),
   );
 }
