@@ -77,13 +77,12 @@ export function lockedUntil(point) {
   return point.lockedUntil ?? point.lock?.until ?? point.retainUntil ?? null;
 }
 
-/** Volume snapshots among a point's referrers (or a volumes list other code may add). */
+/** Volume snapshots attached to a point: referrers that are volumes (or a `volumes` list other code may add). */
 export function volumesOf(point, detail) {
   const found = [];
   if (Array.isArray(point.volumes)) found.push(...point.volumes);
   if (Array.isArray(detail?.volumes)) found.push(...detail.volumes);
   for (const r of detail?.referrers ?? []) if (isVolume(r)) found.push(r);
-  for (const l of detail?.layers ?? []) if (isVolume(l)) found.push(l);
   return found;
 }
 

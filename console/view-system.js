@@ -2,7 +2,7 @@
 // still restorable), each with its size, the bytes only it holds, its layers and volume
 // snapshots; pin, unpin and restore, each after a dialog that says exactly what will happen.
 import { api } from './api.js';
-import { enc, isLocked, lockedUntil, optional, pushAge, volumesOf } from './data.js';
+import { enc, isLocked, isVolume, lockedUntil, optional, pushAge, volumesOf } from './data.js';
 import { announce, badge, chartWidth, confirmDialog, copyBox, h, time } from './dom.js';
 import { ago, bytes, count, duration, shortDigest, utc } from './format.js';
 import { legendMarker, timelineChart } from './plot.js';
@@ -141,7 +141,8 @@ function contentSummary(d, e) {
   if (!d) return '—';
   if (d.missing) return 'data collected';
   const parts = [];
-  if (d.manifests?.length) parts.push(`index of ${count(d.manifests.length, 'image')}`);
+  if (isVolume(d)) parts.push(`volume snapshot · ${count(d.layers?.length || d.manifests?.length || 0, 'part')}`);
+  else if (d.manifests?.length) parts.push(`index of ${count(d.manifests.length, 'image')}`);
   else parts.push(count(d.layers?.length ?? 0, 'layer'));
   const volumes = volumesOf(e, d);
   if (volumes.length) parts.push(count(volumes.length, 'volume snapshot'));
@@ -232,8 +233,8 @@ function pointDetail(view, e, d) {
       d?.config ? [h('dt', {}, 'Config'), h('dd', {}, h('code', { title: d.config.digest }, shortDigest(d.config.digest)), ` · ${bytes(d.config.size)}`)] : null,
     ),
     copyBox('Pull this point by digest', `docker pull ${ref}`),
-    d?.layers?.length ? descriptorList('Layers', d.layers) : null,
-    d?.manifests?.length ? descriptorList('Images in this index', d.manifests) : null,
+    d?.layers?.length ? descriptorList(isVolume(d) ? 'Volume snapshot parts' : 'Layers', d.layers) : null,
+    d?.manifests?.length ? descriptorList(isVolume(d) ? 'Volume snapshot parts' : 'Images in this index', d.manifests) : null,
     volumes.length ? descriptorList('Volume snapshots', volumes) : null,
     d?.referrers?.length ? descriptorList('Referrers (signatures, SBOMs, attachments)', d.referrers) : null,
     d?.annotations && Object.keys(d.annotations).length
@@ -282,6 +283,20 @@ async function pin(view, e) {
 }
 
 async function unpin(view, e) {
+  if (e.locked) {
+    await confirmDialog({
+      title: 'This point is locked',
+      body: h(
+        'p',
+        {},
+        h('code', {}, shortDigest(e.digest)),
+        ` is locked${lockedUntil(e) ? ` until ${utc(lockedUntil(e))}` : ''}: the registry refuses to unpin it before then, whoever asks. Nothing was changed.`,
+      ),
+      confirm: null,
+      action: async () => undefined,
+    });
+    return;
+  }
   const done = await confirmDialog({
     title: 'Unpin this recovery point?',
     body: h(

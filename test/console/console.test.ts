@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { docker, dockerPull } from '../e2e/clients.js';
 import { launch, watchedPage, type Watched } from './browser.js';
-import { ADMIN, ADMIN_TOKEN, startConsoleFixture, type ConsoleFixture } from './fixture.js';
+import { ADMIN, ADMIN_TOKEN, VOLUME_TYPE, startConsoleFixture, type ConsoleFixture } from './fixture.js';
 
 // Functions passed to page.evaluate run in the browser; this project is typed without the DOM
 // library, so its few globals are declared here, for this file only.
@@ -95,7 +95,7 @@ describe('console in a browser', () => {
     await shot('systems');
   });
 
-  it('shows a system’s timeline: kept, pinned and pruned points, sizes, layers and a volume snapshot', async () => {
+  it('shows a system’s timeline: kept, pinned and pruned points, sizes, layers and volume snapshots', async () => {
     const crm = await points('legacy/crm');
     await page.click('a:text-is("legacy/crm")');
     await page.waitForSelector('.points-table');
@@ -114,18 +114,21 @@ describe('console in a browser', () => {
     const pinned = erp.points.find((p) => p.pinned)!;
     expect(await row(pinned.digest).locator('.badge').allTextContents()).toEqual(['Kept', 'Pinned']);
     expect(await page.locator('svg.timeline .m-pinned').count()).toBe(1);
-    const current = erp.points.find((p) => p.current)!;
-    const currentRow = row(current.digest, current.tag);
-    expect(await currentRow.locator('td[data-label="Content"]').textContent()).toBe(
-      `${details.points.find((d) => d.digest === current.digest)!.layers.length} layers · 1 volume snapshot`,
-    );
-    for (const label of ['Size', 'Only this point']) expect(await currentRow.locator(`td[data-label="${label}"]`).textContent()).toMatch(/^\d+(\.\d+)? (KiB|MiB)$/);
-    await currentRow.getByRole('button', { name: 'Details' }).click();
-    const detail = page.locator(`#${await currentRow.getAttribute('id')} + tr.detail`);
+    const layersOf = (digest: string) => details.points.find((d) => d.digest === digest)!.layers.length;
+    const nightly = erp.points.find((p) => p.current && p.tag === 'nightly')!;
+    expect(await row(nightly.digest, 'nightly').locator('td[data-label="Content"]').textContent()).toBe(`${layersOf(nightly.digest)} layers`);
+    // The volume snapshot: a point of its own tag, told apart by its artifact type.
+    const volume = erp.points.find((p) => p.current && p.tag === 'pgdata')!;
+    const volumeRow = row(volume.digest, 'pgdata');
+    expect(await volumeRow.locator('td[data-label="Content"]').textContent()).toBe(`volume snapshot · ${layersOf(volume.digest)} parts`);
+    for (const label of ['Size', 'Only this point']) expect(await volumeRow.locator(`td[data-label="${label}"]`).textContent()).toMatch(/^\d+(\.\d+)? (B|KiB|MiB)$/);
+    await volumeRow.getByRole('button', { name: 'Details' }).click();
+    const detail = page.locator(`#${await volumeRow.getAttribute('id')} + tr.detail`);
     expect(await detail.isVisible()).toBe(true);
-    expect(await detail.locator('h3').allTextContents()).toEqual(['Layers', 'Volume snapshots', 'Referrers (signatures, SBOMs, attachments)']);
-    expect(await detail.locator('input.command').inputValue()).toBe(`docker pull ${fx.registry.hostPort}/erp/db@${current.digest}`);
-    await currentRow.getByRole('button', { name: 'Hide details' }).click();
+    expect(await detail.locator('h3').allTextContents()).toEqual(['Volume snapshot parts', 'Annotations']);
+    expect(await detail.locator('dd').allTextContents()).toContain(VOLUME_TYPE);
+    expect(await detail.locator('input.command').inputValue()).toBe(`docker pull ${fx.registry.hostPort}/erp/db@${volume.digest}`);
+    await volumeRow.getByRole('button', { name: 'Hide details' }).click();
     await shot('system');
   });
 

@@ -1,7 +1,6 @@
 // A registry as a DR site sees it after a week: three systems pushing real images (built by
 // test/e2e/images.ts, pushed through the registry's HTTP API with tokens from its token
-// endpoint), a shared base layer (dedup), a multi-arch index, a volume snapshot attached to a
-// point, pruned points still restorable, a pinned point, an encrypted store and admin users.
+// endpoint), a shared base layer (dedup), a multi-arch index, volume snapshots, pruned points still restorable, a pinned point, an encrypted store and admin users.
 //
 // A week cannot pass in a test: older pushes go in by digest over HTTP, and their tag moves are
 // recorded with the registry's own Tags.set at the time they would have happened (what a push by
@@ -21,7 +20,8 @@ const KiB = 1024;
 
 export const ADMIN = { user: 'ops', password: `ops-${randomBytes(8).toString('hex')}` };
 export const ADMIN_TOKEN = `console-token-${randomBytes(12).toString('hex')}`;
-export const VOLUME_TYPE = 'application/vnd.example.volume-snapshot.v1+tar';
+/** The artifact type of volume snapshots (src/volumes). */
+export const VOLUME_TYPE = 'application/vnd.dr-registry.volume.v1';
 
 export interface PushedPoint {
   repo: string;
@@ -107,7 +107,7 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   };
   const base = { seed: 'console-os-base', size: 512 * KiB };
 
-  // erp/db: nightly backups for a week, the last one tonight; a volume snapshot with it.
+  // erp/db: nightly backups for a week, the last one tonight.
   for (let day = 6; day >= 0; day--) {
     const image = buildImage([base, { seed: `console-erp-db-${day}`, size: 256 * KiB }], { configMarker: `erp-${day}` });
     if (day > 0) {
@@ -116,22 +116,30 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
     } else {
       const digest = await pushImage('erp/db', image, 'nightly');
       points.push({ repo: 'erp/db', tag: 'nightly', digest, at: Date.now() });
-      const volume = Buffer.concat([Buffer.from('pgdata volume snapshot\n'), randomBytes(400 * KiB)]);
-      const empty = Buffer.from('{}');
-      await pushBlob('erp/db', volume);
-      await pushBlob('erp/db', empty);
-      const artifact = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          artifactType: VOLUME_TYPE,
-          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: empty.length },
-          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(volume), size: volume.length, annotations: { 'org.opencontainers.image.title': 'pgdata' } }],
-          subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: image.manifest.bytes.length },
-          annotations: { 'com.example.volume.name': 'pgdata' },
-        }),
-      );
-      await putManifest('erp/db', sha256(artifact), artifact, 'application/vnd.oci.image.manifest.v1+json');
+    }
+  }
+  // erp/db's database volume, snapshotted with it: an artifact of its own tag whose layers are the
+  // volume's chunks (the shape of a volume snapshot; the console only reads its artifactType).
+  const shared = randomBytes(160 * KiB); // unchanged chunks are shared between snapshots
+  for (let day = 2; day >= 0; day--) {
+    const chunks = [shared, randomBytes(96 * KiB)];
+    const tree = Buffer.from(JSON.stringify({ volume: 'pgdata', day }));
+    for (const c of [tree, ...chunks]) await pushBlob('erp/db', c);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: VOLUME_TYPE,
+        config: { mediaType: 'application/vnd.example.volume.tree.v1+json', digest: sha256(tree), size: tree.length },
+        layers: chunks.map((c) => ({ mediaType: 'application/vnd.example.volume.chunk.v1', digest: sha256(c), size: c.length })),
+        annotations: { 'org.opencontainers.image.title': 'pgdata' },
+      }),
+    );
+    if (day > 0) {
+      await putManifest('erp/db', sha256(manifest), manifest, 'application/vnd.oci.image.manifest.v1+json');
+      await pastPoint('erp/db', 'pgdata', sha256(manifest), now - day * DAY - 2 * HOUR + 5 * 60_000);
+    } else {
+      points.push({ repo: 'erp/db', tag: 'pgdata', digest: await putManifest('erp/db', 'pgdata', manifest, 'application/vnd.oci.image.manifest.v1+json'), at: Date.now() });
     }
   }
 
