@@ -105,11 +105,11 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
     await registry.registry.tags.set(repo, tag, digest, new Date(at));
     points.push({ repo, tag, digest, at });
   };
-  const base = { seed: 'console-os-base', size: 512 * KiB };
+  const base = { seed: 'console-os-base', size: 256 * KiB };
 
   // erp/db: nightly backups for a week, the last one tonight.
   for (let day = 6; day >= 0; day--) {
-    const image = buildImage([base, { seed: `console-erp-db-${day}`, size: 256 * KiB }], { configMarker: `erp-${day}` });
+    const image = buildImage([base, { seed: `console-erp-db-${day}`, size: 128 * KiB }], { configMarker: `erp-${day}` });
     if (day > 0) {
       const digest = await pushImage('erp/db', image, image.manifest.digest);
       await pastPoint('erp/db', 'nightly', digest, now - day * DAY - 2 * HOUR);
@@ -120,9 +120,9 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   }
   // erp/db's database volume, snapshotted with it: an artifact of its own tag whose layers are the
   // volume's chunks (the shape of a volume snapshot; the console only reads its artifactType).
-  const shared = randomBytes(160 * KiB); // unchanged chunks are shared between snapshots
+  const shared = randomBytes(96 * KiB); // unchanged chunks are shared between snapshots
   for (let day = 2; day >= 0; day--) {
-    const chunks = [shared, randomBytes(96 * KiB)];
+    const chunks = [shared, randomBytes(48 * KiB)];
     const tree = Buffer.from(JSON.stringify({ volume: 'pgdata', day }));
     for (const c of [tree, ...chunks]) await pushBlob('erp/db', c);
     const manifest = Buffer.from(
@@ -144,8 +144,8 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   }
 
   // shop/web: a release as a multi-arch index three days ago; `latest` twice a day since.
-  const amd = buildImage([base, { seed: 'console-shop-1.4-amd64', size: 256 * KiB }], { architecture: 'amd64' });
-  const arm = buildImage([{ seed: 'console-os-base-arm64', size: 480 * KiB }, { seed: 'console-shop-1.4-arm64', size: 256 * KiB }], { architecture: 'arm64' });
+  const amd = buildImage([base, { seed: 'console-shop-1.4-amd64', size: 128 * KiB }], { architecture: 'amd64' });
+  const arm = buildImage([{ seed: 'console-os-base-arm64', size: 240 * KiB }, { seed: 'console-shop-1.4-arm64', size: 128 * KiB }], { architecture: 'arm64' });
   await pushImage('shop/web', amd, amd.manifest.digest);
   await pushImage('shop/web', arm, arm.manifest.digest);
   const index = buildIndex([
@@ -155,14 +155,14 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
   await putManifest('shop/web', index.digest, index.bytes, 'application/vnd.oci.image.index.v1+json');
   await pastPoint('shop/web', 'v1.4', index.digest, now - 3 * DAY - 5 * HOUR);
   for (let half = 4; half >= 0; half--) {
-    const image = buildImage([base, { seed: `console-shop-latest-${half}`, size: 128 * KiB }]);
+    const image = buildImage([base, { seed: `console-shop-latest-${half}`, size: 64 * KiB }]);
     if (half > 0) await pastPoint('shop/web', 'latest', await pushImage('shop/web', image, image.manifest.digest), now - half * 12 * HOUR - HOUR);
     else points.push({ repo: 'shop/web', tag: 'latest', digest: await pushImage('shop/web', image, 'latest'), at: Date.now() });
   }
 
   // legacy/crm: stopped pushing eight days ago; a policy keeping only its last point pruned the rest.
   for (let day = 10; day >= 8; day--) {
-    const image = buildImage([{ seed: `console-crm-${day}`, size: 384 * KiB }]);
+    const image = buildImage([{ seed: `console-crm-${day}`, size: 192 * KiB }]);
     await pastPoint('legacy/crm', 'latest', await pushImage('legacy/crm', image, image.manifest.digest), now - day * DAY);
   }
 
