@@ -27,6 +27,7 @@ interface Point {
   pushedAt: string;
   pinned: boolean;
   current: boolean;
+  lockedUntil?: string;
 }
 interface Points {
   points: Point[];
@@ -85,12 +86,18 @@ describe('console in a browser', () => {
     // With RPO monitoring the registry reports each system's figures (GET /admin/v1/systems);
     // without it, the console counts the recovery points itself.
     const reported = await fetch(`${fx.origin}/admin/v1/systems`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const systems = reported.ok ? ((await reported.json()) as { systems: Array<{ repository: string; points: number }> }).systems : undefined;
+    const systems = reported.ok
+      ? ((await reported.json()) as { systems: Array<{ repository: string; points: number; withinRpo: boolean | null }> }).systems
+      : undefined;
     for (const name of ['erp/db', 'shop/web', 'legacy/crm']) {
       const tr = page.locator('.systems-table tbody tr', { has: page.locator(`a:text-is("${name}")`) });
       const { points: kept } = await points(name);
-      const count = systems ? systems.find((s) => s.repository === name)!.points : kept.length;
-      expect(await tr.locator('td[data-label="Points"]').textContent()).toBe(String(count));
+      const system = systems?.find((s) => s.repository === name);
+      expect(await tr.locator('td[data-label="Points"]').textContent()).toBe(String(system ? system.points : kept.length));
+      const state = await tr.locator('td[data-label="State"]').textContent();
+      if (system?.withinRpo === false) expect(state).toMatch(/^Out of RPO/);
+      else expect(state).toBe(system?.withinRpo ? 'Within RPO' : 'No RPO set');
+      expect(await tr.evaluate((el) => el.classList.contains('row-bad'))).toBe(system?.withinRpo === false);
       const newest = kept.map((p) => p.pushedAt).sort().at(-1)!;
       expect(await tr.locator('td[data-label="Last push"] time').getAttribute('datetime')).toBe(newest);
     }
@@ -138,7 +145,7 @@ describe('console in a browser', () => {
   });
 
   it('pins and unpins a point, each only after confirming', async () => {
-    const target = (await points('erp/db')).points.find((p) => !p.pinned && !p.current)!;
+    const target = (await points('erp/db')).points.find((p) => !p.pinned && !p.current && !p.lockedUntil)!;
     const isPinned = async () => (await points('erp/db')).points.find((p) => p.digest === target.digest)!.pinned;
     await row(target.digest).getByRole('button', { name: 'Pin', exact: true }).click();
     await page.waitForSelector('dialog[open]');
