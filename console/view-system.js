@@ -130,10 +130,13 @@ function stateWords(e) {
 function stateBadges(e) {
   const out = [];
   if (e.current) out.push(badge('Current', 'info', `${e.tag} points at this digest now`));
-  if (e.pruned) out.push(badge(`Pruned · restorable until ${utc(e.restorableUntil)}`, 'warn'));
+  if (e.pruned) out.push(badge('Pruned', 'warn'), h('span', { class: 'sub' }, `restorable until ${utc(e.restorableUntil)}`));
   else out.push(badge('Kept', 'good'));
   if (e.pinned) out.push(badge('Pinned', 'pin', 'Retention never prunes this digest'));
-  if (e.locked) out.push(badge(lockedUntil(e) ? `Locked until ${utc(lockedUntil(e))}` : 'Locked', 'lock', 'Nobody can prune or delete it until the lock ends'));
+  if (e.locked) {
+    out.push(badge('Locked', 'lock', 'Nobody can prune, unpin or delete it until the lock ends'));
+    if (lockedUntil(e)) out.push(h('span', { class: 'sub' }, `until ${utc(lockedUntil(e))}`));
+  }
   return out;
 }
 

@@ -115,7 +115,9 @@ describe('console in a browser', () => {
     expect(crm.pruned.length).toBeGreaterThan(0);
     expect(await page.locator('tbody.point.is-pruned').count()).toBe(crm.pruned.length);
     expect(await page.locator('svg.timeline .m-pruned').count()).toBe(crm.pruned.length);
-    expect(await page.locator('tbody.is-pruned .badge').first().textContent()).toMatch(/^Pruned · restorable until \d{4}-/);
+    const prunedState = page.locator('tbody.is-pruned td.states').first();
+    expect(await prunedState.locator('.badge').allTextContents()).toEqual(['Pruned']);
+    expect(await prunedState.locator('.sub').textContent()).toMatch(/^restorable until \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
 
     await page.goto(`${fx.origin}/console/#/system/${encodeURIComponent('erp/db')}`);
     await page.waitForSelector('.points-table');
@@ -231,7 +233,14 @@ describe('console in a browser', () => {
     await shot('keys');
   });
 
-  it('works at a phone’s width', async () => {
+  it('fits a laptop’s and a phone’s width', async () => {
+    await page.setViewportSize({ width: 1024, height: 768 });
+    for (const route of ['#/systems', `#/system/${encodeURIComponent('legacy/crm')}`, `#/system/${encodeURIComponent('erp/db')}`]) {
+      await page.goto(`${fx.origin}/console/${route}`);
+      await page.waitForSelector('#view h1');
+      await page.waitForSelector('table.data');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth), route).toBe(true);
+    }
     await page.setViewportSize({ width: 390, height: 844 });
     await page.click('#nav a[data-route="systems"]');
     await page.waitForSelector('.systems-table');
