@@ -128,6 +128,11 @@ describe('console in a browser', () => {
     const pinned = erp.points.find((p) => p.pinned)!;
     expect(await row(pinned.digest).locator('.badge').allTextContents()).toEqual(['Kept', 'Pinned']);
     expect(await page.locator('svg.timeline .m-pinned').count()).toBe(1);
+    // Locked points, as the registry's lock says (retention.lock in fixture.ts).
+    const locked = erp.points.filter((p) => p.lockedUntil);
+    expect(locked.length).toBeGreaterThan(0);
+    expect(await page.locator('td.states .badge:text-is("Locked")').count()).toBe(locked.length);
+    expect(await page.locator('svg.timeline .m-locked').count()).toBe(locked.filter((p) => !p.pinned).length);
     const layersOf = (digest: string) => details.points.find((d) => d.digest === digest)!.layers.length;
     const nightly = erp.points.find((p) => p.current && p.tag === 'nightly')!;
     expect(await row(nightly.digest, 'nightly').locator('td[data-label="Content"]').textContent()).toBe(`${layersOf(nightly.digest)} layers`);

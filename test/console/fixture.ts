@@ -53,6 +53,8 @@ export async function startConsoleFixture(): Promise<ConsoleFixture> {
     env: {
       DRREG_ENCRYPTION_KEYRING: keyring,
       DRREG_ADMIN_TOKEN: ADMIN_TOKEN,
+      // The last day and a half of points cannot be deleted, pruned or unpinned (docs/immutability.md).
+      DRREG_RETENTION_LOCK: '36h',
       DRREG_AUTH_SECRET: randomBytes(32).toString('base64url'),
       DRREG_AUTH_USERS: JSON.stringify([{ name: ADMIN.user, password: await hashPassword(ADMIN.password, { logN: 12, r: 8, p: 1 }) }]),
       DRREG_AUTH_ACCESS: JSON.stringify([
