@@ -4,9 +4,10 @@
 # S3 API. Package maintainer scripts must not start services: tests start their own.
 # openssl makes the test CAs of the TLS tests; docker-compose (`config`) and systemd
 # (systemd-analyze, systemd-sysusers, systemd-tmpfiles) check the deployment files; promtool
-# (package prometheus) checks deploy/prometheus/ rules; tmux gives the CLI a terminal to prompt on.
+# (package prometheus) checks deploy/prometheus/ rules; tmux gives the CLI a terminal to prompt on;
+# chromium (and a font for its screenshots) runs the console's browser tests through playwright-core.
 set -euo pipefail
-packages=(docker.io skopeo docker-registry swift swift-proxy swift-account swift-container swift-object memcached curl openssl docker-compose systemd prometheus tmux)
+packages=(docker.io skopeo docker-registry swift swift-proxy swift-account swift-container swift-object memcached curl openssl docker-compose systemd prometheus tmux chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

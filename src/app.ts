@@ -9,6 +9,7 @@ import { auditContext } from './http/middleware/audit.js';
 import { adminApi } from './http/admin/mount.js';
 import { adminRoutes } from './http/admin/routes.js';
 import { createAuth } from './http/auth/index.js';
+import { consoleFiles } from './http/console.js';
 import { healthEndpoint } from './http/health.js';
 import { httpMetrics } from './http/middleware/metrics.js';
 import { ociRoutes } from './http/oci/routes.js';
@@ -43,6 +44,7 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
   app.use(healthEndpoint(() => registry.storeReachable()));
   const auth = createAuth(config, { onLoginFailure: () => metrics.loginFailures.inc(), onPasswordCheck: () => metrics.passwordChecks.inc() });
   if (auth.tokenEndpoint) app.use(auth.tokenEndpoint);
+  app.use(consoleFiles({ enabled: auth.adminGuard !== undefined }));
   app.use(
     ociRoutes(registry, {
       gate: auth.gate,

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { newKeyId, type Keyring } from '../crypto/keyring.js';
 import { EnvelopeError, unwrapKey, wrapKey } from '../crypto/envelope.js';
 import { readAll } from './streams.js';
-import type { ObjectStore } from './driver.js';
+import type { KeyStatus, ObjectStore } from './driver.js';
 import { isNotFound } from './errors.js';
 
 export const DATA_KEYS_PREFIX = '_keys/data/';
@@ -75,6 +75,17 @@ export class DataKeys {
     const usage = new Map<string, string[]>();
     for (const dk of await this.readAll()) usage.set(dk.kek, [...(usage.get(dk.kek) ?? []), dk.id]);
     return usage;
+  }
+
+  /** The keyring's key ids, which is active and how many data keys each wraps; no key material. */
+  async status(): Promise<KeyStatus> {
+    const usage = await this.usage();
+    const { active, keys } = this.keyring;
+    return {
+      activeKey: active,
+      keys: [...keys.keys()].map((id) => ({ id, active: id === active, dataKeys: usage.get(id)?.length ?? 0 })),
+      missingKeys: [...usage.keys()].filter((id) => !keys.has(id)),
+    };
   }
 
   private unwrap(dk: StoredDataKey): Buffer {

@@ -65,6 +65,22 @@ export function canPresign(store: object): store is PresignedReader {
   return typeof (store as Partial<PresignedReader>).presignedGetUrl === 'function';
 }
 
+/** Encrypted stores: key ids and what each wraps, for status pages (never key material). */
+export interface KeyStatus {
+  activeKey: string;
+  keys: Array<{ id: string; active: boolean; dataKeys: number }>;
+  /** Key ids that wrap data keys but are not in the keyring (those objects cannot be read). */
+  missingKeys: string[];
+}
+
+export interface KeyStatusReader {
+  keyStatus(): Promise<KeyStatus>;
+}
+
+export function canReportKeys(store: object): store is KeyStatusReader {
+  return typeof (store as Partial<KeyStatusReader>).keyStatus === 'function';
+}
+
 export interface ObjectStore extends ObjectReader, ObjectWriter, ObjectLister {
   /** Human-readable description for logs, e.g. "filesystem:/var/lib/dr-registry". */
   readonly description: string;

@@ -8,14 +8,14 @@ import type { Keyring } from '../crypto/keyring.js';
 import { EnvelopeError, HEADER_SIZE, MAGIC, newHeader, parseHeader, segmentContext } from '../crypto/envelope.js';
 import { SEGMENT_SIZE, SealStream, TAG_SIZE, openSegment, plainSize, sealedSize, segmentCount, type SegmentContext, SegmentAuthError } from '../crypto/segments.js';
 import { DATA_KEYS_PREFIX, DataKeys } from './data-keys.js';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import type { ByteRange, KeyStatus, KeyStatusReader, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
 import { META_PREFIX } from './encryption-state.js';
 import { IntegrityError, ObjectNotFoundError } from './errors.js';
 import { readAll } from './streams.js';
 
 const SEALED_SEGMENT = SEGMENT_SIZE + TAG_SIZE;
 
-export class EncryptedStore implements ObjectStore {
+export class EncryptedStore implements ObjectStore, KeyStatusReader {
   readonly description: string;
   readonly timeResolutionMs: number | undefined;
   readonly dataKeys: DataKeys;
@@ -33,6 +33,10 @@ export class EncryptedStore implements ObjectStore {
     this.description = `encrypted(${inner.description})`;
     this.timeResolutionMs = inner.timeResolutionMs;
     this.dataKeys = new DataKeys(inner, keyring);
+  }
+
+  keyStatus(): Promise<KeyStatus> {
+    return this.dataKeys.status();
   }
 
   async check(options?: OpOptions): Promise<void> {

@@ -2,13 +2,15 @@
 // so an operator sees a slow or failing bucket before clients do. It changes nothing else.
 import type { Readable } from 'node:stream';
 import type { Metrics } from '../metrics.js';
-import { canPresign, type ByteRange, type ListOptions, type ObjectInfo, type ObjectStore, type OpOptions, type PutOptions } from './driver.js';
+import { canPresign, canReportKeys, type ByteRange, type KeyStatus, type ListOptions, type ObjectInfo, type ObjectStore, type OpOptions, type PutOptions } from './driver.js';
 
 export class MeteredStore implements ObjectStore {
   readonly description: string;
   readonly timeResolutionMs: number | undefined;
   /** Present when the wrapped store can presign (storage.s3.redirect). */
   readonly presignedGetUrl?: (key: string, expirySeconds: number) => Promise<string>;
+  /** Present when the wrapped store is encrypted. */
+  readonly keyStatus?: () => Promise<KeyStatus>;
 
   constructor(
     private readonly inner: ObjectStore,
@@ -17,6 +19,7 @@ export class MeteredStore implements ObjectStore {
     this.description = inner.description;
     this.timeResolutionMs = inner.timeResolutionMs;
     if (canPresign(inner)) this.presignedGetUrl = (key, expirySeconds) => this.timed('presign', () => inner.presignedGetUrl(key, expirySeconds));
+    if (canReportKeys(inner)) this.keyStatus = () => inner.keyStatus();
   }
 
   check(options?: OpOptions): Promise<void> {

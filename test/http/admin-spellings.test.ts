@@ -170,7 +170,7 @@ describe('the admin guard under every spelling and method', () => {
     for (const op of OPERATIONS.filter((o) => o.method === 'GET')) {
       for (const target of spellings(op.path)) {
         const [head, fragment] = target.split('#');
-        const q = op.path.endsWith('/recovery-points') ? (head!.includes('?') ? '&' : '?') + 'repository=dr/app' : '';
+        const q = /\/recovery-points(\/details)?$/.test(op.path) ? (head!.includes('?') ? '&' : '?') + 'repository=dr/app' : '';
         const r = await send(registry.port, 'GET', head + q + (fragment === undefined ? '' : `#${fragment}`), auth);
         if (r.status >= 200 && r.status < 300) served.push(target);
       }

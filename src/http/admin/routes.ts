@@ -15,13 +15,16 @@ import type { PruneResult } from '../../retention/prune.js';
 import { storageUsage } from '../../registry/usage.js';
 import { readAll } from '../../storage/streams.js';
 import { HttpError } from '../errors.js';
+import { detailRoutes, noStore } from './details.js';
 import { immutabilityRoutes } from './immutability-routes.js';
 import { systemsRoutes } from './systems.js';
 import { verifyRoutes } from './verify.js';
 
 export function adminRoutes(registry: Registry, maintenance: Maintenance) {
   const router = new Router({ prefix: '/admin/v1', sensitive: true, strict: true });
+  router.use(noStore);
   immutabilityRoutes(router, registry, maintenance);
+  detailRoutes(router, registry, maintenance);
 
   router.get('listRepositories', '/repositories', async (ctx) => {
     const usage = await storageUsage(registry);
