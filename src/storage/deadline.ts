@@ -19,8 +19,8 @@
 //   once for `breakerCooldownMs`, then one trial call goes through; its success closes the
 //   breaker, so service resumes by itself when the store answers again.
 import { Readable } from 'node:stream';
-import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
-import { canPresign } from './driver.js';
+import type { ByteRange, KeyStatus, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
+import { canPresign, canReportKeys } from './driver.js';
 import { StorageUnavailableError } from './errors.js';
 
 export interface DeadlineOptions {
@@ -48,6 +48,8 @@ export class DeadlineStore implements ObjectStore {
   readonly description: string;
   readonly timeResolutionMs: number | undefined;
   readonly presignedGetUrl?: (key: string, expirySeconds: number) => Promise<string>;
+  /** Present when the wrapped store is encrypted (key ids for the admin API; no deadline: a few small reads). */
+  readonly keyStatus?: () => Promise<KeyStatus>;
   private inFlight = 0;
   private breaker: Breaker = { state: 'closed', failures: 0 };
   private readonly threshold: number;
@@ -62,6 +64,7 @@ export class DeadlineStore implements ObjectStore {
     this.threshold = options.breakerThreshold ?? 3;
     this.cooldownMs = options.breakerCooldownMs ?? 5000;
     if (canPresign(inner)) this.presignedGetUrl = (key, expirySeconds) => inner.presignedGetUrl(key, expirySeconds);
+    if (canReportKeys(inner)) this.keyStatus = () => inner.keyStatus();
   }
 
   /** Calls now in flight in the store below, abandoned ones included (for tests and metrics). */
