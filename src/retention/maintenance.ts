@@ -83,6 +83,8 @@ export class Maintenance {
     if (!options.dryRun) {
       this.log.info({ dropped: result.droppedPoints, kept: result.keptPoints }, 'recovery points pruned');
       this.metrics?.prunedPoints.inc(result.droppedPoints);
+      // Point counts in /systems must not go on counting what was just pruned.
+      if (result.droppedPoints > 0) await this.rpo.rescanIfRunning();
     }
     return result;
   }

@@ -139,6 +139,11 @@ export class RpoMonitor {
     this.unsubscribe?.();
   }
 
+  /** After a local change other than a tag move (a prune): rescans when the monitor runs. */
+  async rescanIfRunning(): Promise<void> {
+    if (this.timer) await this.refresh().catch(() => {});
+  }
+
   /** Rescans the store now (one scan at a time: a call during a scan waits for it). */
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {

@@ -154,3 +154,39 @@ describe('RPO monitoring of a running registry', () => {
     expect(metric(await metrics(), 'drreg_rpo_systems_out_of_rpo')).toBe(0);
   });
 });
+
+describe('RPO point counts after a prune', () => {
+  const TOKEN = 'rpo-prune-admin-token-0123456789';
+  let registry: TestRegistry;
+
+  beforeAll(async () => {
+    registry = await startTestRegistry({
+      env: {
+        DRREG_ADMIN_TOKEN: TOKEN,
+        DRREG_RETENTION_POLICIES: JSON.stringify([{ repositories: 'dr/*', keepLast: 1 }]),
+        // No rescan during the test: only the prune itself can bring the counts up to date.
+        DRREG_RPO_REFRESHINTERVAL: '1h',
+      },
+    });
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  const admin = (path: string, init: RequestInit = {}) =>
+    fetch(`${registry.url}/admin/v1${path}`, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
+  const pointsOf = async (repository: string) => {
+    const body = (await (await admin('/systems')).json()) as { systems: Array<{ repository: string; points: number }> };
+    return body.systems.find((s) => s.repository === repository)?.points;
+  };
+
+  it('a prune brings /systems point counts up to date at once', async () => {
+    const base = Buffer.from('rpo prune base');
+    for (let i = 0; i < 3; i++) await pushPoint(registry.url, 'dr/app', 'latest', base);
+    expect(await pointsOf('dr/app')).toBe(3);
+    const pruned = await admin('/prune', { method: 'POST', body: JSON.stringify({ dryRun: false }) });
+    expect(pruned.status).toBe(200);
+    expect(((await pruned.json()) as { droppedPoints: number }).droppedPoints).toBe(2);
+    expect(await pointsOf('dr/app')).toBe(1);
+  });
+});
