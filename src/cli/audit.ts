@@ -1,8 +1,6 @@
 // `dr-registry audit list|verify`: the audit trail from a shell, read from the store itself.
 import { parseArgs } from 'node:util';
 import { listAudit, verifyAudit, type AuditFilter } from '../audit/log.js';
-import { loadConfig } from '../config/index.js';
-import { createStore } from '../storage/index.js';
 import type { Command } from './command.js';
 
 const USAGE = 'usage: dr-registry audit list [--since TIME] [--until TIME] [--action A] [--actor NAME] [--repository R] [--limit N] [--json] | verify [--json]  [--config FILE]\n';
@@ -26,6 +24,7 @@ export async function auditCommand(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
+  const [{ loadConfig }, { createStore }] = await Promise.all([import('../config/index.js'), import('../storage/index.js')]);
   const config = loadConfig({ file: values.config });
   const store = await createStore(config);
   await store.check();
