@@ -7,7 +7,7 @@ import { constants, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { promisify } from 'node:util';
-import { gzip as gzipCb } from 'node:zlib';
+import { gzip as gzipCb, gzipSync } from 'node:zlib';
 import { mapLimit, sha256, type RegistryClient } from '../client/registry-client.js';
 import { Chunker, DEFAULT_SIZES, isZero, type ChunkSizes } from './chunker.js';
 import {
@@ -96,6 +96,8 @@ const READ_BLOCK = 4 * 1024 * 1024;
 const zeroRef = (n: number): ChunkRef => ({ n, zero: true, done: Promise.resolve() });
 /** Compress a chunk only when gzip saves at least this fraction. */
 const GZIP_MIN_SAVING = 0.1;
+/** Bytes of a chunk compressed first to see whether compressing it pays. */
+const SAMPLE = 64 * 1024;
 
 /** Concatenated data cut into content-defined chunks, each handed to `emit`. */
 class ChunkStream {
@@ -278,8 +280,12 @@ export async function pushVolume(options: PushOptions): Promise<PushResult> {
     const ref: ChunkRef = { n: data.length, zero: false, done: Promise.resolve() };
     ref.done = (async () => {
       try {
-        const packed = await gzip(data, { level: 6 });
-        const useGzip = packed.length <= data.length * (1 - GZIP_MIN_SAVING);
+        // Incompressible data (media, archives, encrypted files) is detected on a sample, so it
+        // costs no full compression; the decision depends only on the bytes.
+        const sample = data.subarray(0, SAMPLE);
+        const pays = sample.length < SAMPLE || gzipSync(sample, { level: 1 }).length <= sample.length * (1 - GZIP_MIN_SAVING);
+        const packed = pays ? await gzip(data, { level: 6 }) : data;
+        const useGzip = pays && packed.length <= data.length * (1 - GZIP_MIN_SAVING);
         const stored = useGzip ? packed : data;
         const record: ChunkRecord = { d: sha256(stored), s: stored.length, n: data.length };
         if (useGzip) record.z = 1;
