@@ -177,5 +177,14 @@ export function compareTrees(a: string, b2: string, options: { checkRootMeta?: b
 
 /** Every file under `dir` (for "nothing written outside DEST" checks). */
 export function listAll(dir: string): string[] {
-  return (readdirSync(dir, { recursive: true, encoding: 'buffer' }) as Buffer[]).map((x) => x.toString('base64')).sort();
+  const out: string[] = [];
+  const rec = (rel: Buffer | null) => {
+    for (const name of readdirSync(rel ? join(dir, rel) : dir, { encoding: 'buffer', withFileTypes: true })) {
+      const r = rel ? join(rel, name.name as unknown as Buffer) : (name.name as unknown as Buffer);
+      out.push(r.toString('base64'));
+      if (name.isDirectory()) rec(r);
+    }
+  };
+  rec(null);
+  return out.sort();
 }
