@@ -63,13 +63,12 @@ export async function pullVolume(options: PullOptions): Promise<PullResult> {
   const started = performance.now();
   const { client, repo } = options;
   const receivedAtStart = client.bytesReceived;
-  const snapshot = await loadSnapshot(client, repo, options.reference);
-  if (!snapshot) throw new RegistryClientError(`${repo}:${options.reference} not found`, 404, 'MANIFEST_UNKNOWN');
-  const { chunks, entries } = snapshot.tree;
-
   await mkdir(options.dest, { recursive: true });
   const dest = Buffer.from(options.dest.replace(/\/+$/, '') || '/');
   if ((await readdir(dest)).length > 0) throw new Error(`${options.dest} is not empty`);
+  const snapshot = await loadSnapshot(client, repo, options.reference);
+  if (!snapshot) throw new RegistryClientError(`${repo}:${options.reference} not found`, 404, 'MANIFEST_UNKNOWN');
+  const { chunks, entries } = snapshot.tree;
 
   // Checks first: paths unique and safe before anything is written.
   const seen = new Set<string>();
