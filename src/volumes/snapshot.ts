@@ -18,6 +18,8 @@ export interface Snapshot {
   digest: string;
   config: SnapshotConfig;
   tree: Tree;
+  /** Every blob the snapshot references: part manifests, config, tree, chunks. */
+  blobs: Descriptor[];
 }
 
 interface ManifestDoc {
@@ -45,9 +47,11 @@ export async function loadSnapshot(client: RegistryClient, repo: string, referen
     throw new FormatError(`${repo}:${reference} is not a volume snapshot (artifactType ${JSON.stringify(doc.artifactType ?? null)}, want ${ARTIFACT_TYPE})`);
   }
   let parts: ManifestDoc[];
+  const blobs: Descriptor[] = [];
   if ((doc.mediaType ?? top.mediaType) === OCI_INDEX) {
     parts = [];
     for (const m of doc.manifests ?? []) {
+      blobs.push(m);
       const part = await client.getManifest(repo, m.digest);
       if (!part) throw new FormatError(`snapshot part ${m.digest} is missing`);
       parts.push(parse(part.bytes, `snapshot part ${m.digest}`));
@@ -63,5 +67,6 @@ export async function loadSnapshot(client: RegistryClient, repo: string, referen
   const treeDesc = first.layers?.find((l) => l.mediaType === TREE_MEDIA_TYPE);
   if (!treeDesc) throw new FormatError('snapshot has no tree');
   const tree = decodeTree(await client.getBlob(repo, treeDesc.digest));
-  return { digest: top.digest, config, tree };
+  for (const p of parts) blobs.push(p.config!, ...(p.layers ?? []));
+  return { digest: top.digest, config, tree, blobs };
 }

@@ -92,7 +92,7 @@ describe('hostile and damaged snapshots', () => {
     const snap = (await tree(client, 'hostile/corrupt', pushed.digest))!;
     const part = blobPartFile(snap.tree.chunks[0]!.d);
     const bytes = readFileSync(part);
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
     writeFileSync(part, bytes);
     await expectRefused('v1', /corrupt/, 'hostile/corrupt');
   });
