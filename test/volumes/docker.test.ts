@@ -1,7 +1,6 @@
 // The CLI against the suite's real docker daemon: a named volume filled with data is pushed with
 // `volume push docker:NAME` (an --exec-before hook adding a dump, an --exec-after hook), the
 // volume is removed, and `volume pull ... docker:NAME` creates it again with the same data.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,25 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DockerEngine } from '../../src/client/docker-engine.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
+import { runCli } from './cli.js';
 import { compareTrees, makeCraftedTree } from './trees.js';
-
-const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
-
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 110_000);
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('volume push/pull with docker volumes', () => {
   const dockerHost = inject('dockerHost');
