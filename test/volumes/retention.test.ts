@@ -20,13 +20,14 @@ import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
 import { compareTrees } from './trees.js';
 
 const MiB = 1024 * 1024;
+const ADMIN_TOKEN = 'volume-admin-token-0123456789';
 
 describe('retention and GC of volume snapshots', () => {
   let registry: TestRegistry;
   let work: string;
   beforeAll(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'drreg-vol-retention-'));
-    registry = await startTestRegistry();
+    registry = await startTestRegistry({ env: { DRREG_ADMIN_TOKEN: ADMIN_TOKEN } });
   });
   afterAll(async () => {
     await registry?.stop();
@@ -55,6 +56,13 @@ describe('retention and GC of volume snapshots', () => {
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     const all = union(points);
     expect((await storageUsage(registry.registry)).uniqueBytes).toBe(sum(all));
+
+    // The admin API lists them as volume snapshots with their logical size.
+    const listing = (await (
+      await fetch(`${registry.url}/admin/v1/recovery-points?repository=vols/db`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as { points: { digest: string; artifactType?: string; logicalSize?: number }[] };
+    expect(listing.points).toHaveLength(4);
+    for (const p of listing.points) expect(p).toMatchObject({ artifactType: 'application/vnd.dr-registry.volume.v1', logicalSize: 8 * MiB });
 
     const pruned = await prune(registry.registry, [{ repositories: 'vols/*', keepLast: 2 }]);
     expect(pruned.droppedPoints).toBe(2);
