@@ -165,7 +165,7 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob monolithically (POST, then PUT with the digest). With `from`, first asks for a
+   * Uploads a blob monolithically (POST ?digest=, or POST then PUT with the digest). With `from`, first asks for a
    * cross-repository mount from each; a 202 answer to a mount is an upload session we use.
    * Returns 'mounted' or 'uploaded'.
    */
@@ -182,8 +182,17 @@ export class RegistryClient {
       }
     }
     if (!location) {
-      const res = await this.request('POST', `/v2/${repo}/blobs/uploads/`);
-      if (res.status !== 202) return this.fail(res, `start upload of ${digest}`);
+      // Monolithic in one request (POST ?digest= with the body); a registry that does not do
+      // that answers 202 with a session, and the body goes with the PUT as usual.
+      const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?digest=${encodeURIComponent(digest)}`, {
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      });
+      if (res.status === 201) {
+        await res.body?.cancel();
+        return 'uploaded';
+      }
+      if (res.status !== 202) return this.fail(res, `upload of ${digest}`);
       await res.body?.cancel();
       location = res.headers.get('location') ?? undefined;
       if (!location) throw new RegistryClientError('upload started without a Location');

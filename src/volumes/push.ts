@@ -102,6 +102,8 @@ const SAMPLE = 64 * 1024;
 /** Concatenated data cut into content-defined chunks, each handed to `emit`. */
 class ChunkStream {
   private buf: Buffer;
+  /** Unconsumed bytes are buf[head, fill). */
+  private head = 0;
   private fill = 0;
   private pos = 0;
   private readonly files: PendingFile[] = [];
@@ -110,7 +112,7 @@ class ChunkStream {
     private readonly chunker: Chunker,
     private readonly emit: (data: Buffer) => Promise<ChunkRef>,
   ) {
-    this.buf = Buffer.allocUnsafe(chunker.sizes.max + READ_BLOCK);
+    this.buf = Buffer.allocUnsafe(chunker.sizes.max + 2 * READ_BLOCK);
   }
 
   /** Appends the file at `fd` (reading until EOF); its extents are filled in as chunks are cut. */
@@ -119,9 +121,14 @@ class ChunkStream {
     this.files.push(file);
     let offset = 0;
     for (;;) {
-      if (this.fill >= this.chunker.sizes.max) await this.cutOne(false);
-      const want = Math.min(READ_BLOCK, this.buf.length - this.fill);
-      const { bytesRead } = await fd.read(this.buf, this.fill, want, offset);
+      while (this.fill - this.head >= this.chunker.sizes.max) await this.cutOne(false);
+      // Move the unconsumed bytes to the front only when the space after them runs short.
+      if (this.buf.length - this.fill < READ_BLOCK) {
+        this.buf.copyWithin(0, this.head, this.fill);
+        this.fill -= this.head;
+        this.head = 0;
+      }
+      const { bytesRead } = await fd.read(this.buf, this.fill, this.buf.length - this.fill, offset);
       if (bytesRead === 0) break;
       this.fill += bytesRead;
       this.pos += bytesRead;
@@ -133,13 +140,13 @@ class ChunkStream {
   }
 
   private async cutOne(final: boolean): Promise<void> {
-    const n = this.chunker.cut(this.buf, 0, this.fill, final);
+    const n = this.chunker.cut(this.buf, this.head, this.fill, final);
     if (n === 0) throw new Error('chunker asked for more data with a full buffer');
+    const at = this.head;
     // A chunk of zeros (a hole) is neither copied nor stored.
-    const ref = isZero(this.buf, 0, n) ? zeroRef(n) : await this.emit(Buffer.from(this.buf.subarray(0, n)));
-    this.buf.copyWithin(0, n, this.fill);
-    this.fill -= n;
-    const chunkStart = this.pos - this.fill - n;
+    const ref = isZero(this.buf, at, at + n) ? zeroRef(n) : await this.emit(Buffer.from(this.buf.subarray(at, at + n)));
+    this.head += n;
+    const chunkStart = this.pos - (this.fill - this.head) - n;
     const chunkEnd = chunkStart + n;
     while (this.files.length > 0) {
       const f = this.files[0]!;
@@ -153,12 +160,12 @@ class ChunkStream {
       if (f.end <= chunkEnd) this.files.shift();
       else break;
     }
-    // Files of length 0 that were appended at this point need no extents.
   }
 
   /** Cuts everything buffered (the end of the stream, or of one large file). */
   async flush(): Promise<void> {
-    while (this.fill > 0) await this.cutOne(true);
+    while (this.fill > this.head) await this.cutOne(true);
+    this.head = this.fill = 0;
     this.files.length = 0;
   }
 }
