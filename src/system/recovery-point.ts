@@ -68,7 +68,10 @@ function specOf(info: ContainerInfo): ContainerSpec {
     workingDir: info.Config.WorkingDir,
     user: info.Config.User,
     labels: info.Config.Labels,
-    volumes: info.Mounts.filter((m) => m.Type === 'volume' && m.Name).map((m) => ({ name: m.Name!, destination: m.Destination, readOnly: !m.RW })),
+    // In mount-path order: the daemon lists mounts in no fixed order.
+    volumes: info.Mounts.filter((m) => m.Type === 'volume' && m.Name)
+      .map((m) => ({ name: m.Name!, destination: m.Destination, readOnly: !m.RW }))
+      .sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0)),
   };
 }
 
