@@ -1,21 +1,12 @@
 // `dr-registry system backup REF CONTAINER...|--compose-project NAME` and `system restore REF`:
 // whole-system recovery points (images and volumes of a set of containers) in one tagged index.
+import { USAGE } from './system-spec.js';
 import { parseArgs } from 'node:util';
 import { connect, credentialsFor } from '../client/connect.js';
 import { DockerEngine } from '../client/docker-engine.js';
 import { parseReference } from '../client/reference.js';
 import { backupSystem, restoreSystem } from '../system/recovery-point.js';
 
-const USAGE = `usage:
-  dr-registry system backup REGISTRY/REPO:TAG CONTAINER... [options]
-  dr-registry system backup REGISTRY/REPO:TAG --compose-project NAME [options]
-      commit each container to an image, snapshot its named volumes, push all of it as one
-      recovery point (an OCI index tagged TAG)
-  dr-registry system restore REGISTRY/REPO:TAG|@DIGEST [--create] [options]
-      pull the images, recreate the volumes with their data (they must be empty or missing),
-      print the docker create commands (or, with --create, create the containers)
-options: --creds USER:PASSWORD, --insecure, --json (docker daemon: DOCKER_HOST)
-`;
 
 const options = {
   json: { type: 'boolean' },

@@ -1,5 +1,6 @@
 // `dr-registry volume push SOURCE REF` and `volume pull REF DEST`: volume snapshots in any OCI
 // registry (docs/volumes.md). SOURCE and DEST are directories or docker:VOLUME.
+import { USAGE } from './volume-spec.js';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { connect } from '../client/connect.js';
@@ -8,21 +9,6 @@ import { parseReference, type Reference } from '../client/reference.js';
 import { pullVolume } from '../volumes/pull.js';
 import { pushVolume, type PushProgress } from '../volumes/push.js';
 
-const USAGE = `usage:
-  dr-registry volume push SOURCE REGISTRY/REPO[:TAG] [options]
-      SOURCE: a directory, or docker:VOLUME (a volume of the daemon on DOCKER_HOST)
-      --pause CONTAINER     pause this container while reading (repeatable)
-      --exec-before CMD     run CMD (sh -c) before reading; a failure stops the push
-      --exec-after CMD      run CMD after reading, also when the push failed
-      --from REPO           try cross-repository mounts from REPO for missing chunks (repeatable)
-      --full                read every file (no parent snapshot)
-  dr-registry volume pull REGISTRY/REPO[:TAG|@DIGEST] DEST [options]
-      DEST: an empty directory (created if missing), or docker:VOLUME (created if missing)
-common options:
-  --creds USER:PASSWORD   credentials (default: docker login's config.json)
-  --insecure              plain http (loopback addresses always use http)
-  --json                  print one JSON object with the result
-`;
 
 const options = {
   json: { type: 'boolean' },
