@@ -7,7 +7,7 @@
 # (package prometheus) checks deploy/prometheus/ rules; tmux gives the CLI a terminal to prompt on;
 # chromium (and a font for its screenshots) runs the console's browser tests through playwright-core.
 set -euo pipefail
-packages=(docker.io skopeo docker-registry swift swift-proxy swift-account swift-container swift-object memcached curl openssl docker-compose systemd prometheus tmux chromium fonts-dejavu-core)
+packages=(docker.io skopeo docker-registry swift swift-proxy swift-account swift-container swift-object memcached curl openssl docker-compose systemd prometheus tmux chromium fonts-dejavu-core attr)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

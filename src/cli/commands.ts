@@ -8,7 +8,9 @@ import { keysCommandSpec } from './keys.js';
 import { gcCommandSpec, pruneCommandSpec } from './maintenance.js';
 import { pointsCommand, statusCommand } from './points.js';
 import { serveCommand, settingsCommand, statsCommand } from './serve.js';
+import { systemCommandSpec } from './system-spec.js';
 import { verifyCommand } from './verify.js';
+import { volumeCommandSpec } from './volume-spec.js';
 
 export const COMMANDS: readonly Command[] = [
   serveCommand,
@@ -23,4 +25,6 @@ export const COMMANDS: readonly Command[] = [
   statusCommand,
   pointsCommand,
   verifyCommand,
+  volumeCommandSpec,
+  systemCommandSpec,
 ];

@@ -13,6 +13,7 @@ import { GcAlreadyRunningError, type Maintenance } from '../../retention/mainten
 import { PolicyError, toText } from '../../retention/policies.js';
 import type { PruneResult } from '../../retention/prune.js';
 import { storageUsage } from '../../registry/usage.js';
+import { artifactSummary } from '../../registry/artifact-summary.js';
 import { readAll } from '../../storage/streams.js';
 import { HttpError } from '../errors.js';
 import { detailRoutes, noStore } from './details.js';
@@ -43,7 +44,7 @@ export function adminRoutes(registry: Registry, maintenance: Maintenance) {
     const graceMs = maintenance.gcOptions().retentionGraceMs;
     ctx.body = {
       repository,
-      points: points.map((p) => ({
+      points: await Promise.all(points.map(async (p) => ({
         tag: p.tag,
         digest: p.digest,
         pushedAt: p.pushedAt.toISOString(),
@@ -51,7 +52,8 @@ export function adminRoutes(registry: Registry, maintenance: Maintenance) {
         pinned: p.pinned,
         current: p.current,
         ...(p.lockedUntil ? { lockedUntil: p.lockedUntil.toISOString() } : {}),
-      })),
+        ...(await artifactSummary(registry, repository, p.digest)),
+      }))),
       pruned: (await registry.recoveryPoints.listPruned(repository)).map((p) => ({
         tag: p.tag,
         digest: p.digest,
