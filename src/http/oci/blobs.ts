@@ -7,8 +7,12 @@ import { emptyResponse, type Route } from './context.js';
 
 export async function getBlob({ ctx, repo, ref, registry, options, access, signal }: Route): Promise<void> {
   parseDigest(ref);
-  let index = await registry.blobs.claimInRepo(repo, ref, { signal });
-  if (!index && ctx.method === 'HEAD' && options.linkExistingOnHead && access.allows(repo, 'push')) {
+  // A HEAD is how a pushing client decides to skip an upload: it claims the blob (tombstone, store
+  // read, link refresh; docs/retention-and-gc.md). A GET relies on nothing afterwards: the link
+  // (the right to read) and the index, cached as it is immutable, are enough, read at once.
+  const head = ctx.method === 'HEAD';
+  let index = head ? await registry.blobs.claimInRepo(repo, ref, { signal }) : await registry.blobs.statInRepo(repo, ref, { signal });
+  if (!index && head && options.linkExistingOnHead && access.allows(repo, 'push')) {
     // Only from a repository the caller may read: a HEAD must not hand out another's blob.
     index = await registry.linkExisting(repo, ref, async (holder) => access.mayRead(holder));
   }
@@ -42,7 +46,18 @@ export async function getBlob({ ctx, repo, ref, registry, options, access, signa
     ctx.length = length;
     return;
   }
-  ctx.body = await registry.blobs.open(index, range, { signal });
+  let body;
+  try {
+    body = await registry.blobs.open(index, range, { signal });
+  } catch (err) {
+    // The cached index may be out of date (the blob collected, then pushed again with new parts):
+    // once, with the index as the store has it now.
+    if (!(err instanceof RegistryError && err.code === 'BLOB_UNKNOWN')) throw err;
+    const fresh = await registry.blobs.read(ref, { signal });
+    if (!fresh || fresh.size !== index.size) throw err;
+    body = await registry.blobs.open(fresh, range, { signal });
+  }
+  ctx.body = body;
   ctx.length = length;
 }
 
