@@ -96,7 +96,7 @@ export async function writeTransferReport(results: TransferResults, ctx: ReportC
       'or a fresh bucket each on the same Swift (S3 API, Distribution with `redirect.disable: true`, so both serve the bytes themselves).',
     `- **Push**: a ${fmtSize(o.size)} blob of incompressible bytes, as docker sends it: \`POST\`, one chunked \`PATCH\` ` +
       'with no length, `PUT ?digest=`. **Pull**: `GET` of the whole blob; the first round checks the digest, later ones count bytes.',
-    `- ${o.rounds} rounds, interleaved (each round: dr-registry push, Distribution push, dr-registry pull, Distribution pull), ` +
+    `- ${o.rounds} rounds, interleaved (each round: both push, then both pull; who goes first alternates between rounds; sync before each operation, so no one's dirty pages are written back during another's run), ` +
       'each round with a new blob; the **median** is reported, all runs are listed. The machine is shared and noisy: compare the ratios.',
     '- **CPU s per GiB**: user + system CPU of the registry process (`/proc/<pid>/stat`) over the operation. ' +
       '**Peak RSS**: `VmHWM`, reset (`clear_refs`) at the start of each phase.',

@@ -5,7 +5,7 @@
 //   - fleet failover: N clients pulling N different blobs at once;
 //   - many concurrent uploads (the S3 upload memory budget);
 //   - a CPU profile of our pull path (node --cpu-prof), summarized by self time.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -273,14 +273,20 @@ async function runStore(opts: TransferOptions, store: StoreKind): Promise<StoreR
     for (let round = 0; round < opts.rounds; round++) {
       const seed = `transfer-${store}-${round}-${Date.now()}`;
       const digest = await digestOfStream(deterministicStream(opts.size, seed));
-      for (const side of ['ours', 'dist'] as const) {
+      // Who goes first alternates between rounds (A B, B A, ...).
+      const order = round % 2 === 0 ? (['ours', 'dist'] as const) : (['dist', 'ours'] as const);
+      for (const side of order) {
         const reg = sides[side];
+        // Each operation starts with no dirty page of the previous one left to write back
+        // (Distribution does not fsync: its writes would otherwise land on whoever runs next).
+        execFileSync('sync');
         const push = await measured(reg.pid, () => pushBlob(reg.url, 'bench/transfer', opts.size, seed, digest));
         result[side].push.push(push);
         log(`${store} round ${round + 1} ${reg.name} push ${push.seconds.toFixed(2)} s, cpu ${push.cpuSeconds.toFixed(2)} s`);
       }
-      for (const side of ['ours', 'dist'] as const) {
+      for (const side of order) {
         const reg = sides[side];
+        execFileSync('sync');
         // Timed pulls count bytes (the client's cost small and equal for both); the first round
         // pulls once more, untimed, to check the digest.
         const pull = await measured(reg.pid, () => pullCount(reg.url, 'bench/transfer', digest));
@@ -322,6 +328,7 @@ async function runFleet(opts: TransferOptions, store: StoreKind): Promise<FleetR
     const out = {} as Record<'ours' | 'dist', FleetSide>;
     for (const side of ['ours', 'dist'] as const) {
       const reg = sides[side];
+      execFileSync('sync');
       await resetPeak(reg.pid);
       const cpu0 = await cpuSeconds(reg.pid);
       const t0 = performance.now();

@@ -3,6 +3,8 @@
 // so reads and writes are large, and a few are kept on their way at once.
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import type { RecyclingStream } from './driver.js';
+import { IntegrityError } from './errors.js';
 
 /** Bytes per read of a large object. */
 export const READ_CHUNK = 2 * 1024 * 1024;
@@ -16,15 +18,19 @@ export const FLUSH_EVERY = 32 * 1024 * 1024;
 /**
  * Streams bytes [start, end) of an open file, READ_CHUNK at a time with READ_AHEAD reads on their
  * way, in order and with back-pressure. Closes the file when it ends or is destroyed. A file that
- * ends before `end` ends the stream early (the caller compares sizes when that matters).
+ * ends before `end` fails the stream with an IntegrityError.
  */
-export class FileRangeStream extends Readable {
+export class FileRangeStream extends Readable implements RecyclingStream {
   private next: number;
   private readonly pending: Array<Promise<Buffer>> = [];
   private pumping = false;
+  /** Buffers this stream allocated, and those of them handed back by the consumer. */
+  private readonly own = new WeakSet<ArrayBuffer>();
+  private readonly free: Buffer[] = [];
 
   constructor(
     private readonly handle: FileHandle,
+    private readonly key: string,
     start: number,
     private readonly end: number,
   ) {
@@ -39,12 +45,37 @@ export class FileRangeStream extends Readable {
   private readAhead(): void {
     while (this.pending.length < READ_AHEAD && this.next < this.end) {
       const length = Math.min(READ_CHUNK, this.end - this.next);
-      const buffer = Buffer.allocUnsafeSlow(length);
-      const read = this.handle.read(buffer, 0, length, this.next).then(({ bytesRead }) => (bytesRead === length ? buffer : buffer.subarray(0, bytesRead)));
+      const buffer = this.buffer(length);
+      const at = this.next;
+      const read = this.handle.read(buffer, 0, length, at).then(({ bytesRead }) => {
+        // The file ends before the range does: truncated, or the range is wrong. Either way the
+        // reader must not see a clean end with bytes missing.
+        if (bytesRead !== length) throw new IntegrityError(this.key, `object ends at ${at + bytesRead}, before the end of the range read (${this.end})`);
+        return buffer;
+      });
       read.catch(() => undefined); // awaited in order by pump()
       this.pending.push(read);
       this.next += length;
     }
+  }
+
+  /**
+   * The consumer is done with `chunk` (written to the socket): its memory may be read into again.
+   * Only a consumer that knows this calls it (the blob GET handler); others leave it to the GC.
+   */
+  recycle(chunk: Buffer): void {
+    const ab = chunk.buffer as ArrayBuffer;
+    if (this.own.has(ab) && this.free.length < READ_AHEAD + 1) {
+      this.own.delete(ab);
+      this.free.push(Buffer.from(ab, 0, ab.byteLength));
+    }
+  }
+
+  private buffer(length: number): Buffer {
+    const reused = this.free.pop();
+    const buffer = reused && reused.length >= length ? reused.subarray(0, length) : Buffer.allocUnsafeSlow(length);
+    this.own.add(buffer.buffer as ArrayBuffer);
+    return buffer;
   }
 
   private async pump(): Promise<void> {
@@ -59,11 +90,7 @@ export class FileRangeStream extends Readable {
         }
         const chunk = await read;
         if (this.destroyed) return;
-        if (chunk.length === 0) {
-          this.pending.length = 0;
-          this.push(null); // the file is shorter than the range
-          return;
-        }
+
         if (!this.push(chunk)) return;
       }
     } catch (err) {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
-import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
+import { IntegrityError, ObjectNotFoundError, StorageUnavailableError } from './errors.js';
 import { FileRangeStream, writeBatched } from './file-io.js';
 
 export interface FilesystemOptions {
@@ -133,12 +133,19 @@ export class FilesystemStore implements ObjectStore {
       throw wrap(err, key);
     }
     try {
-      size = range?.end === undefined ? (await handle.stat()).size : range.end + 1;
+      size = (await handle.stat()).size;
     } catch (err) {
       await handle.close();
       throw wrap(err, key);
     }
-    const stream = new FileRangeStream(handle, range?.start ?? 0, size);
+    // A range past the end of the file is an error, never a quietly short read.
+    if (range?.end !== undefined && range.end >= size) {
+      await handle.close();
+      throw new IntegrityError(key, `object holds ${size} bytes, the range read ends at ${range.end}`);
+    }
+    const end = range?.end === undefined ? size : range.end + 1;
+    const start = Math.min(range?.start ?? 0, end);
+    const stream = new FileRangeStream(handle, key, start, end);
     return options.signal ? addAbortSignal(options.signal, stream) : stream;
   }
 

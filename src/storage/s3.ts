@@ -16,7 +16,7 @@ import { setTimeout } from 'node:timers/promises';
 import { Client } from 'minio';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PresignedReader, PutOptions } from './driver.js';
 import { MemoryBudget } from './budget.js';
-import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
+import { IntegrityError, ObjectNotFoundError, StorageUnavailableError } from './errors.js';
 
 export interface S3Options {
   /** URL of the S3 API, e.g. http://127.0.0.1:8080. */
@@ -147,12 +147,14 @@ export class S3Store implements ObjectStore, PresignedReader {
       try {
         source = await retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal);
       } catch (err) {
-        // A range that starts at the end of the object is empty, as a file read there is.
+        // A range that starts at the end of the object is empty, as a file read there is; one with
+        // an end past the object's is not a quietly short read.
         if (errorCode(err) !== 'InvalidRange') throw this.storeError(err, key);
+        if (end !== undefined) throw new IntegrityError(key, `object ends before the range read (${start}-${end})`);
         source = Readable.from([]);
       }
     }
-    return this.relay(source, key, options.signal);
+    return this.relay(source, key, options.signal, end === undefined ? undefined : end - start + 1);
   }
 
   async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
@@ -373,7 +375,8 @@ export class S3Store implements ObjectStore, PresignedReader {
       response.once('end', () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        if (received !== length) reject(Object.assign(new Error(`window at ${from} of ${key}: ${received} of ${length} bytes`), { code: 'ECONNRESET' }));
+        // A response that ends cleanly but short: the object is shorter than the range.
+        if (received !== length) reject(new IntegrityError(key, `object ends at ${from + received}, before the end of the range read (${from + length})`));
         else resolve();
       });
     });
@@ -381,16 +384,21 @@ export class S3Store implements ObjectStore, PresignedReader {
   }
 
   /** The object's bytes as a stream whose errors are storage errors and which the signal destroys. */
-  private relay(source: AsyncIterable<Buffer>, key: string, signal?: AbortSignal): Readable {
+  private relay(source: AsyncIterable<Buffer>, key: string, signal?: AbortSignal, expected?: number): Readable {
     const toStoreError = (err: unknown) => this.storeError(err, key);
     // Destroying the result returns the generator, which destroys the response under it.
     const out = Readable.from(
       (async function* () {
+        let received = 0;
         try {
-          yield* source;
+          for await (const chunk of source) {
+            received += chunk.length;
+            yield chunk;
+          }
         } catch (err) {
           throw toStoreError(err);
         }
+        if (expected !== undefined && received < expected) throw new IntegrityError(key, `object ends before the end of the range read (${received} of ${expected} bytes)`);
       })(),
       { objectMode: false },
     );
@@ -410,7 +418,7 @@ export class S3Store implements ObjectStore, PresignedReader {
    * network or a proxy in front of the store did: unavailable, with the store's own code and message.
    */
   private storeError(err: unknown, key: string): Error {
-    if (err instanceof ObjectNotFoundError || err instanceof StorageUnavailableError) return err;
+    if (err instanceof ObjectNotFoundError || err instanceof StorageUnavailableError || err instanceof IntegrityError) return err;
     if (NOT_FOUND.has(errorCode(err) ?? '')) return new ObjectNotFoundError(key);
     if (err instanceof Error && err.name === 'AbortError') return err;
     return new StorageUnavailableError(`s3 ${this.where}, object ${key}: ${describe(err)}`, { cause: err });

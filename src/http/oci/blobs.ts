@@ -2,7 +2,8 @@
 import { HttpError } from '../errors.js';
 import { parseDigest } from '../../registry/digest.js';
 import { RegistryError, blobUnknown } from '../../registry/errors.js';
-import type { ByteRange } from '../../storage/driver.js';
+import type { Context } from 'koa';
+import { isRecycling, type ByteRange, type RecyclingStream } from '../../storage/driver.js';
 import { emptyResponse, type Route } from './context.js';
 
 export async function getBlob({ ctx, repo, ref, registry, options, access, signal }: Route): Promise<void> {
@@ -57,8 +58,32 @@ export async function getBlob({ ctx, repo, ref, registry, options, access, signa
     if (!fresh || fresh.size !== index.size) throw err;
     body = await registry.blobs.open(fresh, range, { signal });
   }
-  ctx.body = body;
   ctx.length = length;
+  if (isRecycling(body)) sendRecycling(ctx, body);
+  else ctx.body = body;
+}
+
+/**
+ * Writes a recycling stream (a filesystem read) to the response, handing each chunk back once the
+ * socket has taken it, so a pull of any size reuses a few buffers. Koa's own piping cannot tell
+ * when a chunk is written. A failing stream is logged as Koa logs one and cuts the response.
+ */
+function sendRecycling(ctx: Context, body: RecyclingStream): void {
+  ctx.respond = false;
+  const res = ctx.res;
+  res.statusCode = ctx.status;
+  res.once('close', () => body.destroy());
+  body.on('data', (chunk: Buffer) => {
+    if (!res.write(chunk, () => body.recycle(chunk))) {
+      body.pause();
+      res.once('drain', () => body.resume());
+    }
+  });
+  body.once('end', () => res.end());
+  body.once('error', (err) => {
+    ctx.app.emit('error', err, ctx);
+    res.destroy(err);
+  });
 }
 
 /** Long enough for a multi-GB download to start; the URL only grants reading this one object. */
