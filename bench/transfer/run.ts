@@ -27,9 +27,11 @@ export interface TransferOptions {
   endpoint: string;
   fleet: { clients: number; size: number; stores: StoreKind[] };
   /** Concurrent uploads of `size` bytes each to S3 (the upload memory budget); clients 0 skips it. */
-  uploads: { clients: number; size: number };
+  uploads: { clients: number; size: number; /** Also run them against Distribution (slow on Swift). */ compare: boolean };
   /** Profile our pull path on these stores. */
   profileStores: StoreKind[];
+  /** Bytes of the blob pulled under the profiler. */
+  profileSize: number;
   /** dist/main.js of dr-registry; `before`: a build to profile for comparison (e.g. the base commit). */
   main: string;
   before?: string;
@@ -76,7 +78,7 @@ export interface UploadsResult {
   clients: number;
   size: number;
   ours: { seconds: number; peakRssMiB: number; idleRssMiB: number };
-  dist: { seconds: number; peakRssMiB: number; idleRssMiB: number };
+  dist?: { seconds: number; peakRssMiB: number; idleRssMiB: number };
   budgetMiB: number;
 }
 
@@ -366,7 +368,7 @@ async function runUploads(opts: TransferOptions, budgetMiB: number): Promise<Upl
       blobs.push({ seed, digest: await digestOfStream(deterministicStream(size, seed)) });
     }
     const result = { clients, size, budgetMiB } as UploadsResult;
-    for (const side of ['ours', 'dist'] as const) {
+    for (const side of opts.uploads.compare ? (['ours', 'dist'] as const) : (['ours'] as const)) {
       const reg = pair[side];
       const idleRssMiB = await currentRss(reg.pid);
       await resetPeak(reg.pid);
@@ -390,10 +392,10 @@ async function runProfile(opts: TransferOptions, store: StoreKind, build: 'befor
   const data = path.join(work, 'data');
   try {
     const seed = `profile-${store}-${Date.now()}`;
-    const digest = await digestOfStream(deterministicStream(opts.size, seed));
+    const digest = await digestOfStream(deterministicStream(opts.profileSize, seed));
     const pusher = await startOurs(main, data, env);
     try {
-      await pushBlob(pusher.url, 'bench/profile', opts.size, seed, digest);
+      await pushBlob(pusher.url, 'bench/profile', opts.profileSize, seed, digest);
     } finally {
       await pusher.stop();
     }
@@ -406,7 +408,7 @@ async function runProfile(opts: TransferOptions, store: StoreKind, build: 'befor
       const from = Number(process.hrtime.bigint() / 1000n);
       const pull = await measured(puller.pid, () => pullCount(puller.url, 'bench/profile', digest));
       window = { from, to: Number(process.hrtime.bigint() / 1000n) };
-      if (pull.value.bytes !== opts.size) throw new Error(`profile pull: ${pull.value.bytes} bytes`);
+      if (pull.value.bytes !== opts.profileSize) throw new Error(`profile pull: ${pull.value.bytes} bytes`);
       seconds = pull.seconds;
     } finally {
       await puller.stop();
