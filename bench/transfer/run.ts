@@ -34,6 +34,8 @@ export interface TransferOptions {
   profileSize: number;
   /** dist/main.js of dr-registry; `before`: a build to profile for comparison (e.g. the base commit). */
   main: string;
+  /** Node options before `main`, e.g. ['--import', 'tsx'] to run src/main.ts (the CI smoke test). */
+  mainNodeArgs?: string[];
   before?: string;
   /** Extra DRREG_* settings for our registry. */
   env?: Record<string, string>;
@@ -241,7 +243,7 @@ async function startPair(opts: TransferOptions, store: StoreKind, label: string)
   const distBucket = `transfer-dist-${stamp}`;
   if (store === 's3') await s3Client(opts.endpoint).makeBucket(distBucket, 'us-east-1'); // Distribution does not create it
   const env = { ...(store === 's3' ? s3Env(opts.endpoint, oursBucket) : { DRREG_STORAGE_FILESYSTEM_FSYNC: 'true' }), ...opts.env };
-  const ours = await startOurs(opts.main, path.join(work, 'data'), env);
+  const ours = await startOurs(opts.main, path.join(work, 'data'), env, opts.mainNodeArgs);
   const dist = await startDist(store, opts.endpoint, distBucket);
   return {
     ours,
@@ -386,6 +388,7 @@ async function runUploads(opts: TransferOptions, budgetMiB: number): Promise<Upl
 /** Our pull path under node --cpu-prof: push with a plain process, pull with a profiled one. */
 async function runProfile(opts: TransferOptions, store: StoreKind, build: 'before' | 'after'): Promise<ProfileResult> {
   const main = build === 'before' ? opts.before! : opts.main;
+  const nodeArgs = build === 'before' ? [] : (opts.mainNodeArgs ?? []);
   const work = await mkdtemp(path.join(tmpdir(), `drreg-transfer-prof-`));
   const bucket = `transfer-prof-${Date.now()}`;
   const env = { ...(store === 's3' ? s3Env(opts.endpoint, bucket) : {}), ...opts.env };
@@ -393,7 +396,7 @@ async function runProfile(opts: TransferOptions, store: StoreKind, build: 'befor
   try {
     const seed = `profile-${store}-${Date.now()}`;
     const digest = await digestOfStream(deterministicStream(opts.profileSize, seed));
-    const pusher = await startOurs(main, data, env);
+    const pusher = await startOurs(main, data, env, nodeArgs);
     try {
       await pushBlob(pusher.url, 'bench/profile', opts.profileSize, seed, digest);
     } finally {
@@ -401,7 +404,7 @@ async function runProfile(opts: TransferOptions, store: StoreKind, build: 'befor
     }
     const profDir = path.join(work, 'prof');
     await mkdir(profDir);
-    const puller = await startOurs(main, data, env, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    const puller = await startOurs(main, data, env, [...nodeArgs, '--cpu-prof', `--cpu-prof-dir=${profDir}`]);
     let seconds: number;
     let window: { from: number; to: number };
     try {
