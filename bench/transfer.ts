@@ -7,7 +7,7 @@
 //     [--notes file.md] [--out docs/benchmarks/transfer.md]
 // --stores s3 uses the Swift S3 endpoint (--endpoint, default http://127.0.0.1:8080).
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -78,4 +78,6 @@ await writeTransferReport(
   },
   path.resolve(values.out!),
 );
+// The raw figures beside the report, to re-read or compare later.
+await writeFile(path.resolve(values.out!).replace(/\.md$/, '.json'), JSON.stringify(results, null, 2));
 console.log(`wrote ${values.out}`);

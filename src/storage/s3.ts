@@ -41,6 +41,8 @@ export interface S3Options {
    * (storage.s3.memoryBudget). Each transfer is guaranteed one buffer; see ./budget.ts.
    */
   memoryBudget?: number;
+  /** A read window that receives nothing for this long is fetched again (default 15 s; tests shorten it). */
+  readStallMs?: number;
 }
 
 /** storage.s3.memoryBudget's default: 16 part buffers of the default 16 MiB. */
@@ -348,6 +350,7 @@ export class S3Store implements ObjectStore, PresignedReader {
 
   /** One window of an object, in the chunks it arrived in (no copy); stalls fail as ETIMEDOUT (retried). */
   private async readWindow(key: string, from: number, length: number, signal?: AbortSignal): Promise<Buffer[]> {
+    const stallMs = this.options.readStallMs ?? WINDOW_STALL_MS;
     const response = await this.client.getPartialObject(this.options.bucket, this.name(key), from, length);
     const chunks: Buffer[] = [];
     let received = 0;
@@ -361,7 +364,7 @@ export class S3Store implements ObjectStore, PresignedReader {
       };
       const arm = () => {
         clearTimeout(timer);
-        timer = globalThis.setTimeout(() => fail(Object.assign(new Error(`window at ${from} of ${key} stalled for ${WINDOW_STALL_MS / 1000} s`), { code: 'ETIMEDOUT' })), WINDOW_STALL_MS);
+        timer = globalThis.setTimeout(() => fail(Object.assign(new Error(`window at ${from} of ${key} stalled for ${stallMs / 1000} s`), { code: 'ETIMEDOUT' })), stallMs);
       };
       const onAbort = () => fail(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
