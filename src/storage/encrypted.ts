@@ -142,7 +142,7 @@ export class EncryptedStore implements ObjectStore, KeyStatusReader {
     const from = HEADER_SIZE + clampedFirst * SEALED_SEGMENT;
     const to = Math.min(HEADER_SIZE + (last + 1) * SEALED_SEGMENT, stored.size) - 1;
     const sealed = await this.inner.get(key, { start: from, end: to }, options);
-    const plain = this.openSegments(key, ctx, sealed, clampedFirst, reachesEnd, to - from + 1);
+    const plain = this.openSegments(key, ctx, sealed, clampedFirst, last === segmentCount(total) - 1, to - from + 1);
     const length = Math.max(0, end - range.start + 1);
     return Readable.from(slice(plain, range.start - clampedFirst * SEGMENT_SIZE, length), { objectMode: false });
   }

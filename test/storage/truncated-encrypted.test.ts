@@ -133,6 +133,8 @@ describe.each(stores)('a truncated encrypted blob on %s', (_name, make) => {
     ['a suffix range', 'bytes=-1000'],
     ['an open-ended range', 'bytes=140000-'],
     ['no range (the whole blob)', undefined],
+    // Within the stored bytes, but through its last segment, which does not open as the final one.
+    ['a range that ends in the last stored segment', 'bytes=0-99999'],
   ])('%s ends in an integrity error, logged with the key', async (_case, range) => {
     logs.length = 0;
     const outcome = await get(range);
@@ -145,8 +147,8 @@ describe.each(stores)('a truncated encrypted blob on %s', (_name, make) => {
     await expect.poll(integrityLogged, { timeout: 5000 }).toBe(true);
   });
 
-  it('a range inside what is left is still served', async () => {
-    const outcome = await get('bytes=0-99999');
-    expect(outcome).toEqual({ status: 206, length: 100_000 });
+  it('a range that ends before the last stored segment is still served (it verifies)', async () => {
+    const outcome = await get('bytes=0-60000');
+    expect(outcome).toEqual({ status: 206, length: 60_001 });
   });
 });
