@@ -47,6 +47,8 @@ const s3 = z
     prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected "" or a key prefix ending in "/"').default(''),
     partSize: size.refine((v) => v >= 5 * 1024 * 1024 && v <= 5 * 1024 ** 3, 'part size must be 5MiB..5GiB').prefault(16 * 1024 * 1024),
     concurrency: z.number().int().min(1).max(64).default(2),
+    // Part buffers and read windows of all transfers at once (src/storage/budget.ts, docs/memory.md).
+    memoryBudget: size.refine((v) => v >= 5 * 1024 * 1024, 'memory budget must be at least 5MiB').prefault(256 * 1024 * 1024),
     createBucket: z.boolean().default(true),
     // Off by default: a presigned URL sends the client to the store itself, which must then be
     // reachable by clients, and bypasses the registry's logs (and, later, its decryption).

@@ -120,6 +120,8 @@ export class Blobs {
       }
     };
     const first = pieces.length > 0 ? await openPiece(pieces[0]!) : undefined;
+    // One piece (a blob pushed in one PATCH): the store's own stream, with nothing in between.
+    if (first && pieces.length === 1) return first;
     async function* bytes(): AsyncGenerator<Buffer> {
       if (first) yield* first;
       for (const piece of pieces.slice(1)) yield* await openPiece(piece);

@@ -20,7 +20,7 @@
 //   breaker, so service resumes by itself when the store answers again.
 import { Readable } from 'node:stream';
 import type { ByteRange, KeyStatus, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
-import { canPresign, canReportKeys } from './driver.js';
+import { canPresign, canReportKeys, isRecycling } from './driver.js';
 import { StorageUnavailableError } from './errors.js';
 
 export interface DeadlineOptions {
@@ -88,7 +88,10 @@ export class DeadlineStore implements ObjectStore {
   async get(key: string, range?: ByteRange, options: OpOptions = {}): Promise<Readable> {
     const controller = new AbortController();
     const stream = await this.call(`get ${key}`, options, (signal) => this.inner.get(key, range, { signal }), controller);
-    return Readable.from(this.watchReads(stream, key, controller), { objectMode: false });
+    const watched = Readable.from(this.watchReads(stream, key, controller), { objectMode: false });
+    // The chunks pass through unchanged: a consumer that hands them back reaches the driver's pool.
+    if (isRecycling(stream)) Object.assign(watched, { recycle: (chunk: Buffer) => stream.recycle(chunk) });
+    return watched;
   }
 
   async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<number> {

@@ -13,7 +13,11 @@ export interface ObjectInfo {
   modified: Date;
 }
 
-/** Inclusive byte range, as HTTP writes it; `end` omitted means "to the last byte". */
+/**
+ * Inclusive byte range, as HTTP writes it; `end` omitted means "to the last byte". A range whose
+ * `end` is past the object's last byte fails with IntegrityError (before or while streaming): the
+ * object is shorter than whoever recorded its size knew, and a short read must never look whole.
+ */
 export interface ByteRange {
   start: number;
   end?: number;
@@ -54,6 +58,19 @@ export interface ObjectWriter {
 export interface ObjectLister {
   /** Every object whose key starts with `prefix`, in ascending byte order of the key. */
   list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
+}
+
+/**
+ * A read stream whose chunks' memory the consumer may hand back once it is done with them (written
+ * to a socket), so a large read reuses a few buffers instead of allocating one per chunk. Optional:
+ * a consumer that does not call recycle() leaves the chunks to the garbage collector.
+ */
+export interface RecyclingStream extends Readable {
+  recycle(chunk: Buffer): void;
+}
+
+export function isRecycling(stream: Readable): stream is RecyclingStream {
+  return typeof (stream as Partial<RecyclingStream>).recycle === 'function';
 }
 
 /** Stores whose objects clients can fetch directly (S3 presigned URLs). */

@@ -121,19 +121,30 @@ export class EncryptedStore implements ObjectStore, KeyStatusReader {
     }
     const stored = await this.inner.stat(key, options);
     if (!stored) throw new ObjectNotFoundError(key);
+    // The stored size must be one that sealing produces (else the object was cut mid-segment).
     const total = this.plainSizeOf(key, stored.size);
-    const end = Math.min(range.end ?? total - 1, total - 1);
-    if (range.start > end) return Readable.from([]);
-    const first = Math.floor(range.start / SEGMENT_SIZE);
-    const last = Math.floor(end / SEGMENT_SIZE);
-    const isFinal = last === segmentCount(total) - 1;
-    const from = HEADER_SIZE + first * SEALED_SEGMENT;
-    const to = Math.min(HEADER_SIZE + (last + 1) * SEALED_SEGMENT, stored.size) - 1;
     const headerBytes = await readAll(await this.inner.get(key, { start: 0, end: HEADER_SIZE - 1 }, options));
+    if (headerBytes.length < HEADER_SIZE) throw new IntegrityError(key, 'object is shorter than its encryption header');
     const ctx = await this.context(key, headerBytes);
+    // Callers ask for ranges within the size they recorded: an end past the object's is a
+    // truncated object, answered before anything is sent.
+    if (range.end !== undefined && range.end > total - 1) {
+      throw new IntegrityError(key, `object holds ${total} bytes, the range read ends at ${range.end}`);
+    }
+    const end = Math.min(range.end ?? total - 1, total - 1);
+    // A range that reaches the end (or starts past it) reads the last segment, which must open as
+    // the final one: an object cut at a segment boundary has a valid size but no final segment.
+    // Only then is an empty answer true; a truncated object is an IntegrityError, whatever the range.
+    const reachesEnd = range.end === undefined || range.end >= total - 1;
+    const first = Math.floor(Math.min(range.start, reachesEnd ? total : range.start) / SEGMENT_SIZE);
+    const clampedFirst = Math.min(first, segmentCount(total) - 1);
+    const last = reachesEnd ? segmentCount(total) - 1 : Math.floor(end / SEGMENT_SIZE);
+    const from = HEADER_SIZE + clampedFirst * SEALED_SEGMENT;
+    const to = Math.min(HEADER_SIZE + (last + 1) * SEALED_SEGMENT, stored.size) - 1;
     const sealed = await this.inner.get(key, { start: from, end: to }, options);
-    const plain = this.openSegments(key, ctx, sealed, first, isFinal);
-    return Readable.from(slice(plain, range.start - first * SEGMENT_SIZE, end - range.start + 1), { objectMode: false });
+    const plain = this.openSegments(key, ctx, sealed, clampedFirst, last === segmentCount(total) - 1, to - from + 1);
+    const length = Math.max(0, end - range.start + 1);
+    return Readable.from(slice(plain, range.start - clampedFirst * SEGMENT_SIZE, length), { objectMode: false });
   }
 
   async stat(key: string, options?: OpOptions): Promise<ObjectInfo | undefined> {
@@ -210,18 +221,28 @@ export class EncryptedStore implements ObjectStore, KeyStatusReader {
       })(),
       { objectMode: false },
     );
-    yield* this.openSegments(key, ctx, rest, 0, true);
+    yield* this.openSegments(key, ctx, rest, 0, true, undefined);
   }
 
   /** Opens consecutive sealed segments; the last one is opened as final when `lastIsFinal`. */
-  private async *openSegments(key: string, ctx: SegmentContext, sealed: Readable, first: number, lastIsFinal: boolean): AsyncGenerator<Buffer> {
+  private async *openSegments(
+    key: string,
+    ctx: SegmentContext,
+    sealed: Readable,
+    first: number,
+    lastIsFinal: boolean,
+    /** Sealed bytes the stream must deliver: fewer is a truncated object, never a short answer. */
+    expected: number | undefined,
+  ): AsyncGenerator<Buffer> {
     let chunks: Buffer[] = [];
     let pending = 0;
+    let received = 0;
     let index = first;
     try {
       for await (const chunk of sealed) {
         chunks.push(chunk as Buffer);
         pending += (chunk as Buffer).length;
+        received += (chunk as Buffer).length;
         // Keep at least one segment back: only the end of the stream says which one is final.
         while (pending > SEALED_SEGMENT) {
           const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, pending);
@@ -229,6 +250,9 @@ export class EncryptedStore implements ObjectStore, KeyStatusReader {
           chunks = [all.subarray(SEALED_SEGMENT)];
           pending -= SEALED_SEGMENT;
         }
+      }
+      if (expected !== undefined && received < expected) {
+        throw new IntegrityError(key, `ciphertext ends early: ${received} of ${expected} bytes read`);
       }
       const last = Buffer.concat(chunks, pending);
       yield openSegment(ctx, index, lastIsFinal, last);

@@ -15,8 +15,8 @@ import { Readable, addAbortSignal } from 'node:stream';
 import { setTimeout } from 'node:timers/promises';
 import { Client } from 'minio';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PresignedReader, PutOptions } from './driver.js';
-import { ObjectNotFoundError, StorageUnavailableError } from './errors.js';
-import { readAll } from './streams.js';
+import { MemoryBudget } from './budget.js';
+import { IntegrityError, ObjectNotFoundError, StorageUnavailableError } from './errors.js';
 
 export interface S3Options {
   /** URL of the S3 API, e.g. http://127.0.0.1:8080. */
@@ -36,13 +36,26 @@ export interface S3Options {
   createBucket: boolean;
   /** Blob GETs may be redirected to presigned URLs (read by the HTTP layer, not by this driver). */
   redirect?: boolean;
+  /**
+   * Bytes of part buffers and read windows all transfers of this process may hold at once
+   * (storage.s3.memoryBudget). Each transfer is guaranteed one buffer; see ./budget.ts.
+   */
+  memoryBudget?: number;
+  /** A read window that receives nothing for this long is fetched again (default 15 s; tests shorten it). */
+  readStallMs?: number;
 }
+
+/** storage.s3.memoryBudget's default: 16 part buffers of the default 16 MiB. */
+export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 
 /** A request whose socket sees no traffic this long fails: a hung store must not hang requests forever. */
 const IDLE_TIMEOUT_MS = 120_000;
 /** Large ranges are read in windows of this size, a few at a time (see getWindows). */
 const READ_WINDOW = 8 * 1024 * 1024;
-const READ_AHEAD = 3;
+/** Windows of one read on their way at once, when the memory budget has room. */
+const READ_AHEAD = 4;
+/** A window that receives nothing for this long is abandoned and fetched again. */
+const WINDOW_STALL_MS = 15_000;
 
 const NOT_FOUND = new Set(['NoSuchKey', 'NotFound']);
 /**
@@ -66,8 +79,11 @@ export class S3Store implements ObjectStore, PresignedReader {
   private readonly agent: http.Agent;
   /** "endpoint, bucket" in every error message, so an operator knows which store failed. */
   private readonly where: string;
+  /** Part buffers and read windows of every transfer of this store share this budget. */
+  readonly budget: MemoryBudget;
 
   constructor(private readonly options: S3Options) {
+    this.budget = new MemoryBudget(Math.max(options.memoryBudget ?? DEFAULT_MEMORY_BUDGET, options.partSize));
     const url = new URL(options.endpoint);
     const useSSL = url.protocol === 'https:';
     this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
@@ -127,18 +143,20 @@ export class S3Store implements ObjectStore, PresignedReader {
     const end = range?.end;
     let source: AsyncIterable<Buffer>;
     if (end !== undefined && end - start + 1 > 2 * READ_WINDOW) {
-      source = await this.getWindows(key, start, end);
+      source = await this.getWindows(key, start, end, options.signal);
     } else {
       const length = end === undefined ? 0 : end - start + 1; // 0: to the last byte
       try {
         source = await retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal);
       } catch (err) {
-        // A range that starts at the end of the object is empty, as a file read there is.
+        // A range that starts at the end of the object is empty, as a file read there is; one with
+        // an end past the object's is not a quietly short read.
         if (errorCode(err) !== 'InvalidRange') throw this.storeError(err, key);
+        if (end !== undefined) throw new IntegrityError(key, `object ends before the range read (${start}-${end})`);
         source = Readable.from([]);
       }
     }
-    return this.relay(source, key, options.signal);
+    return this.relay(source, key, options.signal, end === undefined ? undefined : end - start + 1);
   }
 
   async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
@@ -197,20 +215,23 @@ export class S3Store implements ObjectStore, PresignedReader {
     signal?.throwIfAborted();
     // A body of known size smaller than a part gets a buffer of its own size, not of partSize.
     const bufferSize = size === undefined ? this.options.partSize : Math.max(1, Math.min(size, this.options.partSize));
-    // Full part buffers are recycled once uploaded: at most concurrency + 1 of them ever exist.
-    const spare: Buffer[] = [];
-    const parts = cutParts(body, { bufferSize, expected: size, signal, acquire: () => spare.pop() ?? Buffer.allocUnsafe(bufferSize) });
-    const first = await parts.next();
-    const second = first.done ? first : await parts.next();
-    if (second.done) {
-      const bytes = first.done ? Buffer.alloc(0) : first.value;
-      await this.call(key, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), signal));
-      return bytes.length;
+    const buffers = new PartBuffers(this.budget, bufferSize, this.options.concurrency + 1, signal);
+    try {
+      const parts = cutParts(body, { bufferSize, expected: size, signal, acquire: () => buffers.acquire() });
+      const first = await parts.next();
+      // A short first part is the whole body; so is a full one when the size says so. A full first
+      // part of a body of unknown size starts a multipart upload at once: reading on to find out
+      // would need a second buffer the budget may not have.
+      if (first.done || first.value.length < bufferSize || size === bufferSize) {
+        const bytes = first.done ? Buffer.alloc(0) : first.value;
+        if (!first.done) await parts.next(); // the end of the body: checks its declared size
+        await this.call(key, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), signal));
+        return bytes.length;
+      }
+      return await this.putMultipart(key, first.value, parts, (part) => buffers.recycle(part), signal);
+    } finally {
+      buffers.close();
     }
-    const recycle = (part: Buffer) => {
-      if (part.length === bufferSize) spare.push(part);
-    };
-    return this.putMultipart(key, [first.value as Buffer, second.value], parts, recycle, signal);
   }
 
   /**
@@ -219,7 +240,7 @@ export class S3Store implements ObjectStore, PresignedReader {
    */
   private async putMultipart(
     key: string,
-    head: Buffer[],
+    head: Buffer,
     parts: AsyncIterable<Buffer>,
     recycle: (part: Buffer) => void,
     signal?: AbortSignal,
@@ -250,7 +271,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     };
 
     try {
-      for (const payload of head) await send(payload);
+      await send(head);
       for await (const payload of parts) await send(payload);
       await Promise.all(inFlight);
       if (failure) throw failure;
@@ -268,46 +289,119 @@ export class S3Store implements ObjectStore, PresignedReader {
 
   /**
    * A large range as consecutive windows fetched a few at a time and streamed in order: one GET
-   * stream from Swift or S3 is slower than the client's link, several in parallel are not.
+   * stream from Swift or S3 is slower than the client's link, several in parallel are not. The
+   * first window is guaranteed by the memory budget, more are fetched ahead only while it has room;
+   * a window is fetched ahead only when the consumer asks for the next one (back-pressure). A
+   * window that fails or stalls is fetched again by itself, not the whole range.
    */
-  private async getWindows(key: string, start: number, end: number): Promise<AsyncIterable<Buffer>> {
-    const fetchWindow = (from: number): Promise<Buffer> => {
-      const length = Math.min(READ_WINDOW, end - from + 1);
-      const window = this.call(key, () => retried(async () => readAll(await this.client.getPartialObject(this.options.bucket, this.name(key), from, length))));
-      window.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
-      return window;
-    };
-    const ahead = Math.max(1, Math.min(this.options.concurrency, READ_AHEAD));
-    const inFlight: Array<Promise<Buffer>> = [];
+  private async getWindows(key: string, start: number, end: number, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
+    const budget = this.budget;
+    // Fetched and not yet consumed, in order; each holds its bytes of the budget.
+    const windows: Array<{ promise: Promise<Buffer[]>; bytes: number }> = [];
     let next = start;
-    const fill = () => {
-      for (; next <= end && inFlight.length < ahead; next += READ_WINDOW) inFlight.push(fetchWindow(next));
+    const nextBytes = () => Math.min(READ_WINDOW, end - next + 1);
+    const launch = (bytes: number) => {
+      const from = next;
+      const promise = this.call(key, () => retried(() => this.readWindow(key, from, bytes, signal), signal));
+      promise.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
+      windows.push({ promise, bytes });
+      next += bytes;
     };
-    fill();
+    const readAhead = () => {
+      while (next <= end && windows.length < READ_AHEAD && budget.tryAcquire(nextBytes())) launch(nextBytes());
+    };
+    const abandon = async () => {
+      const left = windows.splice(0);
+      await Promise.allSettled(left.map((w) => w.promise));
+      for (const w of left) budget.release(w.bytes);
+    };
+    // The guaranteed window: waits for room in the budget.
+    await budget.acquire(nextBytes(), signal);
+    launch(nextBytes());
+    readAhead();
     // The first window is awaited here, so a missing object fails get() itself, as the contract says.
-    const first = await inFlight.shift()!;
+    try {
+      await windows[0]!.promise;
+    } catch (err) {
+      await abandon();
+      throw err;
+    }
     return (async function* () {
-      fill();
-      yield first;
-      while (inFlight.length > 0) {
-        const window = await inFlight.shift()!;
-        fill();
-        yield window;
+      try {
+        while (windows.length > 0) {
+          const window = windows[0]!;
+          const chunks = await window.promise;
+          readAhead();
+          yield* chunks;
+          // Consumed: its budget goes to the windows after it.
+          windows.shift();
+          budget.release(window.bytes);
+          if (windows.length === 0 && next <= end) {
+            await budget.acquire(nextBytes(), signal);
+            launch(nextBytes());
+          }
+          readAhead();
+        }
+      } finally {
+        await abandon();
       }
     })();
   }
 
+  /** One window of an object, in the chunks it arrived in (no copy); stalls fail as ETIMEDOUT (retried). */
+  private async readWindow(key: string, from: number, length: number, signal?: AbortSignal): Promise<Buffer[]> {
+    const stallMs = this.options.readStallMs ?? WINDOW_STALL_MS;
+    const response = await this.client.getPartialObject(this.options.bucket, this.name(key), from, length);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    await new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout;
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        response.destroy();
+        reject(err);
+      };
+      const arm = () => {
+        clearTimeout(timer);
+        timer = globalThis.setTimeout(() => fail(Object.assign(new Error(`window at ${from} of ${key} stalled for ${stallMs / 1000} s`), { code: 'ETIMEDOUT' })), stallMs);
+      };
+      const onAbort = () => fail(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      arm();
+      response.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+        arm();
+      });
+      response.once('error', fail);
+      response.once('end', () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        // A response that ends cleanly but short: the object is shorter than the range.
+        if (received !== length) reject(new IntegrityError(key, `object ends at ${from + received}, before the end of the range read (${from + length})`));
+        else resolve();
+      });
+    });
+    return chunks;
+  }
+
   /** The object's bytes as a stream whose errors are storage errors and which the signal destroys. */
-  private relay(source: AsyncIterable<Buffer>, key: string, signal?: AbortSignal): Readable {
+  private relay(source: AsyncIterable<Buffer>, key: string, signal?: AbortSignal, expected?: number): Readable {
     const toStoreError = (err: unknown) => this.storeError(err, key);
     // Destroying the result returns the generator, which destroys the response under it.
     const out = Readable.from(
       (async function* () {
+        let received = 0;
         try {
-          yield* source;
+          for await (const chunk of source) {
+            received += chunk.length;
+            yield chunk;
+          }
         } catch (err) {
           throw toStoreError(err);
         }
+        if (expected !== undefined && received < expected) throw new IntegrityError(key, `object ends before the end of the range read (${received} of ${expected} bytes)`);
       })(),
       { objectMode: false },
     );
@@ -327,7 +421,7 @@ export class S3Store implements ObjectStore, PresignedReader {
    * network or a proxy in front of the store did: unavailable, with the store's own code and message.
    */
   private storeError(err: unknown, key: string): Error {
-    if (err instanceof ObjectNotFoundError || err instanceof StorageUnavailableError) return err;
+    if (err instanceof ObjectNotFoundError || err instanceof StorageUnavailableError || err instanceof IntegrityError) return err;
     if (NOT_FOUND.has(errorCode(err) ?? '')) return new ObjectNotFoundError(key);
     if (err instanceof Error && err.name === 'AbortError') return err;
     return new StorageUnavailableError(`s3 ${this.where}, object ${key}: ${describe(err)}`, { cause: err });
@@ -345,7 +439,7 @@ interface CutOptions {
   expected?: number;
   signal?: AbortSignal;
   /** A buffer of bufferSize bytes to fill; it stays the consumer's until it is handed back. */
-  acquire: () => Buffer;
+  acquire: () => Promise<Buffer>;
 }
 
 /** Cuts a stream into parts of `bufferSize` bytes (the last one shorter), each filled in place. */
@@ -361,7 +455,7 @@ async function* cutParts(body: Readable, { bufferSize, expected, signal, acquire
       total += bytes.length;
       if (expected !== undefined && total > expected) throw new RangeError(`body is longer than its declared size ${expected}`);
       while (bytes.length > 0) {
-        part ??= acquire();
+        part ??= await acquire();
         const take = Math.min(bufferSize - filled, bytes.length);
         bytes.copy(part, filled, 0, take);
         filled += take;
@@ -378,6 +472,63 @@ async function* cutParts(body: Readable, { bufferSize, expected, signal, acquire
     if (part) yield part.subarray(0, filled);
   } finally {
     signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The part buffers of one put: the first is taken from the budget (waiting for room), up to
+ * `max` more only when there is room now; beyond that the put reuses its own buffers as their
+ * parts finish uploading. Everything goes back to the budget when the put ends.
+ */
+class PartBuffers {
+  private held = 0;
+  private readonly spare: Buffer[] = [];
+  private waiter: ((buffer: Buffer) => void) | undefined;
+
+  constructor(
+    private readonly budget: MemoryBudget,
+    private readonly size: number,
+    private readonly max: number,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async acquire(): Promise<Buffer> {
+    const spare = this.spare.pop();
+    if (spare) return spare;
+    if (this.held === 0) {
+      await this.budget.acquire(this.size, this.signal);
+      this.held++;
+      return Buffer.allocUnsafeSlow(this.size);
+    }
+    if (this.held < this.max && this.budget.tryAcquire(this.size)) {
+      this.held++;
+      return Buffer.allocUnsafeSlow(this.size);
+    }
+    // Every buffer of ours is on its way to the store: the next one back is ours to fill.
+    return new Promise<Buffer>((resolve, reject) => {
+      const onAbort = () => reject(this.signal?.reason instanceof Error ? this.signal.reason : new Error('aborted'));
+      this.signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiter = (buffer) => {
+        this.signal?.removeEventListener('abort', onAbort);
+        resolve(buffer);
+      };
+    });
+  }
+
+  /** A part is stored (or failed): its buffer may be filled again. */
+  recycle(part: Buffer): void {
+    if (part.buffer.byteLength !== this.size) return;
+    const whole = Buffer.from(part.buffer, 0, this.size);
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) waiter(whole);
+    else this.spare.push(whole);
+  }
+
+  close(): void {
+    this.budget.release(this.held * this.size);
+    this.held = 0;
+    this.spare.length = 0;
   }
 }
 

@@ -2,13 +2,18 @@
 import { HttpError } from '../errors.js';
 import { parseDigest } from '../../registry/digest.js';
 import { RegistryError, blobUnknown } from '../../registry/errors.js';
-import type { ByteRange } from '../../storage/driver.js';
+import type { Context } from 'koa';
+import { isRecycling, type ByteRange, type RecyclingStream } from '../../storage/driver.js';
 import { emptyResponse, type Route } from './context.js';
 
 export async function getBlob({ ctx, repo, ref, registry, options, access, signal }: Route): Promise<void> {
   parseDigest(ref);
-  let index = await registry.blobs.claimInRepo(repo, ref, { signal });
-  if (!index && ctx.method === 'HEAD' && options.linkExistingOnHead && access.allows(repo, 'push')) {
+  // A HEAD is how a pushing client decides to skip an upload: it claims the blob (tombstone, store
+  // read, link refresh; docs/retention-and-gc.md). A GET relies on nothing afterwards: the link
+  // (the right to read) and the index, cached as it is immutable, are enough, read at once.
+  const head = ctx.method === 'HEAD';
+  let index = head ? await registry.blobs.claimInRepo(repo, ref, { signal }) : await registry.blobs.statInRepo(repo, ref, { signal });
+  if (!index && head && options.linkExistingOnHead && access.allows(repo, 'push')) {
     // Only from a repository the caller may read: a HEAD must not hand out another's blob.
     index = await registry.linkExisting(repo, ref, async (holder) => access.mayRead(holder));
   }
@@ -42,8 +47,43 @@ export async function getBlob({ ctx, repo, ref, registry, options, access, signa
     ctx.length = length;
     return;
   }
-  ctx.body = await registry.blobs.open(index, range, { signal });
+  let body;
+  try {
+    body = await registry.blobs.open(index, range, { signal });
+  } catch (err) {
+    // The cached index may be out of date (the blob collected, then pushed again with new parts):
+    // once, with the index as the store has it now.
+    if (!(err instanceof RegistryError && err.code === 'BLOB_UNKNOWN')) throw err;
+    const fresh = await registry.blobs.read(ref, { signal });
+    if (!fresh || fresh.size !== index.size) throw err;
+    body = await registry.blobs.open(fresh, range, { signal });
+  }
   ctx.length = length;
+  if (isRecycling(body)) sendRecycling(ctx, body);
+  else ctx.body = body;
+}
+
+/**
+ * Writes a recycling stream (a filesystem read) to the response, handing each chunk back once the
+ * socket has taken it, so a pull of any size reuses a few buffers. Koa's own piping cannot tell
+ * when a chunk is written. A failing stream is logged as Koa logs one and cuts the response.
+ */
+function sendRecycling(ctx: Context, body: RecyclingStream): void {
+  ctx.respond = false;
+  const res = ctx.res;
+  res.statusCode = ctx.status;
+  res.once('close', () => body.destroy());
+  body.on('data', (chunk: Buffer) => {
+    if (!res.write(chunk, () => body.recycle(chunk))) {
+      body.pause();
+      res.once('drain', () => body.resume());
+    }
+  });
+  body.once('end', () => res.end());
+  body.once('error', (err) => {
+    ctx.app.emit('error', err, ctx);
+    res.destroy(err);
+  });
 }
 
 /** Long enough for a multi-GB download to start; the URL only grants reading this one object. */
