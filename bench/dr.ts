@@ -16,6 +16,7 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { parseSize } from '../src/config/units.js';
 import { swiftInstance } from '../test/services/swift.js';
+import { buildData } from './dr/data.js';
 import { CLIENTS, type ClientKind } from './dr/hosts.js';
 import { writeReport, type Results } from './dr/report.js';
 import { describeEnvironment, runGroup } from './dr/run.js';
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     client: { type: 'string', default: 'skopeo' },
     targets: { type: 'string', default: TARGETS.join(',') },
     courses: { type: 'string' },
+    'volume-size': { type: 'string' },
     'blob-size': { type: 'string', default: '1GiB' },
     'load-seconds': { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
@@ -75,6 +77,9 @@ if (!values['no-build']) {
   await promisify(execFile)('npm', ['run', 'build'], { cwd: root });
 }
 const workload = await buildWorkload(scale, cache, { ...(values.courses ? { courses: Number(values.courses) } : {}), log });
+// The data volumes (issue 11): --volume-size 0 runs the images alone, as before.
+const volumeBytes = values['volume-size'] !== undefined ? (parseSize(values['volume-size']) ?? 0) : scale.volumeBytes;
+const data = volumeBytes > 0 ? await buildData({ ...scale, volumeBytes }, workload.scale.courses, cache, log) : undefined;
 log(`workload ready: base ${workload.base.size} bytes (${workload.base.unpackedSize} unpacked), ${workload.images.length} images`);
 
 // A Swift of its own (its own ports and data), so the test suite's shared one is never touched.
@@ -84,7 +89,7 @@ const swift = targets.some((t) => t.includes('swift'))
 await swift?.start();
 const previous = values.keep ? await readFile(resultsFile, 'utf8').then((t) => JSON.parse(t) as Results, () => undefined) : undefined;
 const results: Results = {
-  command: `npx tsx bench/dr.ts --scale ${scale.name}${client === 'skopeo' ? '' : ` --client ${client}`}`,
+  command: `npx tsx bench/dr.ts --scale ${scale.name}${client === 'skopeo' ? '' : ` --client ${client}`}${values.courses ? ` --courses ${values.courses}` : ''}${values['volume-size'] ? ` --volume-size ${values['volume-size']}` : ''}`,
   client,
   workload: {
     scale: scale.name,
@@ -94,6 +99,7 @@ const results: Results = {
     courseBytes: workload.scale.courses > 0 ? workload.image(workload.scale.systems[0]!, 1).layers.at(-1)!.size : scale.courseBytes,
     courses: workload.scale.courses,
     systems: workload.scale.systems,
+    ...(data ? { data: data.layout } : {}),
   },
   environment: await describeEnvironment(),
   micro: { blobBytes: parseSize(values['blob-size']!) ?? 0, loadSeconds: Number(values['load-seconds']), connections: Number(values.connections), rounds: Number(values.rounds) },
@@ -106,7 +112,7 @@ try {
   const groups = [targets.filter((t) => !t.includes('swift')), targets.filter((t) => t.includes('swift'))].filter((g) => g.length);
   for (const group of groups) {
     log(`${group.join(', ')}: start`);
-    const done = await runGroup(group, workload, { client, work, micro: { ...results.micro, rounds: results.micro.rounds ?? 1 }, log, ...(swift ? { swiftEndpoint: swift.endpoint } : {}) });
+    const done = await runGroup(group, workload, { client, work, data, micro: { ...results.micro, rounds: results.micro.rounds ?? 1 }, log, ...(swift ? { swiftEndpoint: swift.endpoint } : {}) });
     results.targets.push(...done);
     log(`${group.join(', ')}: done in ${done[0]!.seconds.toFixed(0)} s; peak RSS ${done.map((d) => `${d.target} ${d.peakRssMiB.toFixed(0)} MiB`).join(', ')}`);
     await save(results); // after every group, so an interrupted run still leaves a report

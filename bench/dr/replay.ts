@@ -10,6 +10,8 @@ import type { StoreUsage } from './targets.js';
 import { createHash } from 'node:crypto';
 import type { Workload } from './workload.js';
 import { timed } from '../lib.js';
+import { copyTree, type DataSet } from './data.js';
+import { volumeCli } from './volume-cli.js';
 
 export interface PushRecord {
   system: string;
@@ -29,6 +31,31 @@ export interface PushRecord {
   stored: StoreUsage;
   /** Distinct blob bytes pushed so far (all systems): what a perfect store holds. */
   uniqueBytes: number;
+  /** The data volume's snapshot pushed after the image (when the run has data volumes). */
+  data?: DataPush;
+}
+
+export interface DataPush {
+  /** Logical bytes of the volume and files in it. */
+  volumeBytes: number;
+  files: number;
+  /** Request body bytes that reached the registry (snapshot push and the cNN tag). */
+  sent: number;
+  /** What the CLI says it sent. */
+  cliSent: number;
+  /** Files and bytes the CLI read (unchanged files are not read again). */
+  filesRead: number;
+  bytesRead: number;
+  chunks: number;
+  newChunks: number;
+  /** `volume push` (the process, start to exit) and the tag. */
+  seconds: number;
+  /** CPU seconds of the `volume push` process. */
+  cpuSeconds: number;
+  /** What the store holds after the image and the data of this point. */
+  stored: StoreUsage;
+  /** Distinct blob bytes pushed so far, images and data, all systems. */
+  uniqueBytes: number;
 }
 
 export interface PullRecord {
@@ -37,6 +64,8 @@ export interface PullRecord {
   seconds: number;
   /** Response body bytes the client received. */
   received: number;
+  /** `volume pull` of the same point's data into an empty directory. */
+  data?: { seconds: number; cpuSeconds: number; received: number; volumeBytes: number };
 }
 
 export interface ReplayResult {
@@ -46,6 +75,7 @@ export interface ReplayResult {
 }
 
 export const repoOf = (system: string) => `dr/moodle-${system}`;
+export const dataRepoOf = (system: string) => `${repoOf(system)}-data`;
 export const tagOf = (courses: number) => `c${String(courses).padStart(2, '0')}`;
 
 /** A registry taking part in the replay. */
@@ -71,7 +101,7 @@ interface Lane {
 export async function replay(
   workload: Workload,
   participants: Participant[],
-  opts: { client: ClientKind; work: string; log?: (msg: string) => void },
+  opts: { client: ClientKind; work: string; data?: DataSet; fromSource?: boolean; log?: (msg: string) => void },
 ): Promise<Map<string, ReplayResult>> {
   const log = opts.log ?? (() => {});
   const work = await mkdtemp(path.join(opts.work, 'replay-'));
@@ -84,12 +114,20 @@ export async function replay(
     }
     for (const system of workload.scale.systems) {
       const hosts = await hostsFor();
+      // The host's data volume: one directory, grown course by course, pushed to every registry.
+      const volume = path.join(work, `volume-${system}`);
+      if (opts.data) await copyTree(opts.data.base(system), volume);
       try {
         for (let c = 0; c <= workload.scale.courses; c++) {
-          for (const lane of alternate(c)) await pushOne(workload, lane, hosts[lanes.indexOf(lane)]!, system, c, log);
+          if (opts.data && c > 0) await copyTree(opts.data.course(system, c), volume);
+          for (const lane of alternate(c)) {
+            await pushOne(workload, lane, hosts[lanes.indexOf(lane)]!, system, c, log);
+            if (opts.data) await pushData(lane, volume, system, c, { home: work, fromSource: opts.fromSource }, log);
+          }
         }
       } finally {
         for (const h of hosts) await h.close();
+        await rm(volume, { recursive: true, force: true });
       }
     }
     // Fail over: a clean client at the recovery site pulls the latest point of every system.
@@ -103,6 +141,15 @@ export async function replay(
           const received = proxy.take().received;
           result.pulls.push({ system, courses: workload.scale.courses, seconds, received });
           log(`[${participant.name}] pull ${repoOf(system)}:${tagOf(workload.scale.courses)}: ${(received / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s`);
+          if (opts.data) {
+            const dest = await mkdtemp(path.join(work, 'restored-'));
+            const ref = `${proxy.hostPort}/${dataRepoOf(system)}:${tagOf(workload.scale.courses)}`;
+            const pulled = await timed(() => volumeCli(['pull', ref, dest], { home: work, fromSource: opts.fromSource }));
+            const data = { seconds: pulled.seconds, cpuSeconds: pulled.value.cpuSeconds, received: proxy.take().received, volumeBytes: pulled.value.totalBytes };
+            result.pulls.at(-1)!.data = data;
+            await rm(dest, { recursive: true, force: true });
+            log(`[${participant.name}] volume pull ${ref}: ${(data.received / 1e6).toFixed(1)} MB in ${data.seconds.toFixed(2)} s`);
+          }
         }
       }
     } finally {
@@ -146,6 +193,62 @@ async function pushOne(workload: Workload, lane: Lane, host: Host, system: strin
 }
 
 const ACCEPT = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
+/**
+ * The host pushes its data volume: `volume push DIR REG/REPO-data:latest` (the moving tag is the
+ * parent of the next push, so only changed files are read), then tags that snapshot `cNN` as the
+ * point's own name, as `crane tag` would: GET and PUT of the manifest, through the proxy.
+ */
+async function pushData(lane: Lane, volume: string, system: string, c: number, cli: { home: string; fromSource?: boolean }, log: (msg: string) => void): Promise<void> {
+  const { proxy, participant } = lane;
+  const repo = dataRepoOf(system);
+  const tag = tagOf(c);
+  proxy.take();
+  const { seconds, value: out } = await timed(async () => {
+    const out = await volumeCli(['push', volume, `${proxy.hostPort}/${repo}:latest`], cli);
+    const got = await fetch(`http://${proxy.hostPort}/v2/${repo}/manifests/latest`, { headers: { Accept: `${ACCEPT}, ${OCI_INDEX}` } });
+    if (got.status !== 200) throw new Error(`GET ${repo}:latest: ${got.status}`);
+    const type = got.headers.get('content-type')!;
+    const put = await fetch(`http://${proxy.hostPort}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': type }, body: Buffer.from(await got.arrayBuffer()) });
+    if (put.status !== 201) throw new Error(`PUT ${repo}:${tag}: ${put.status} ${await put.text()}`);
+    return out;
+  });
+  const traffic = proxy.take();
+  for (const [digest, size] of await snapshotBlobs(participant.url, repo, tag)) lane.pushed.set(digest, size);
+  const stored = await participant.usage();
+  const record = lane.result.pushes.at(-1)!;
+  record.data = {
+    volumeBytes: out.totalBytes,
+    files: out.files,
+    sent: traffic.sent,
+    cliSent: out.sentBytes ?? 0,
+    filesRead: out.filesRead ?? 0,
+    bytesRead: out.bytesRead ?? 0,
+    chunks: out.chunks ?? 0,
+    newChunks: out.newChunks ?? 0,
+    seconds,
+    cpuSeconds: out.cpuSeconds,
+    stored,
+    uniqueBytes: [...lane.pushed.values()].reduce((n, s) => n + s, 0),
+  };
+  log(
+    `[${participant.name}] volume push ${repo}:${tag}: ${(out.totalBytes / 1e6).toFixed(0)} MB, read ${((out.bytesRead ?? 0) / 1e6).toFixed(1)} MB, ` +
+      `${(traffic.sent / 1e6).toFixed(1)} MB sent in ${seconds.toFixed(2)} s, store ${(stored.total / 1e6).toFixed(1)} MB`,
+  );
+}
+
+/** The manifests (index and parts) and blobs of a snapshot with their sizes (read directly, not counted). */
+async function snapshotBlobs(registryUrl: string, repo: string, reference: string): Promise<Map<string, number>> {
+  const res = await fetch(`${registryUrl}/v2/${repo}/manifests/${reference}`, { headers: { Accept: `${ACCEPT}, ${OCI_INDEX}` } });
+  if (res.status !== 200) throw new Error(`GET manifest ${repo}:${reference}: ${res.status}`);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  const doc = JSON.parse(bytes.toString()) as { manifests?: Array<{ digest: string }>; config?: { digest: string; size: number }; layers?: Array<{ digest: string; size: number }> };
+  const out = new Map<string, number>([[`sha256:${createHash('sha256').update(bytes).digest('hex')}`, bytes.length]]);
+  for (const m of doc.manifests ?? []) for (const [d, n] of await snapshotBlobs(registryUrl, repo, m.digest)) out.set(d, n);
+  for (const d of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) out.set(d.digest, d.size);
+  return out;
+}
 
 /** The manifest, config and layers of repo:tag with their sizes, in that order (read directly, not counted). */
 async function pushedBlobs(registryUrl: string, repo: string, tag: string): Promise<Map<string, number>> {

@@ -1,6 +1,7 @@
 // docs/benchmarks.md and its plots, written from the results of a run (never by hand).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { DataLayout } from './data.js';
 import type { Environment, TargetResult } from './run.js';
 import { lineChart, type Series } from './svg.js';
 import { REFERENCE, TARGET_LABELS, TARGETS, type TargetName } from './targets.js';
@@ -13,6 +14,8 @@ export interface WorkloadSummary {
   courseBytes: number;
   courses: number;
   systems: string[];
+  /** The data volumes, when the run pushed them (bench/dr/data.ts). */
+  data?: DataLayout;
 }
 
 export interface Results {

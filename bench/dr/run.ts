@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { peakRssMiB, timed } from '../lib.js';
+import type { DataSet } from './data.js';
 import type { ClientKind } from './hosts.js';
 import { blobThroughput, manifestLoad, type BlobResult, type LoadResult } from './micro.js';
 import { replay, repoOf, tagOf, type ReplayResult } from './replay.js';
@@ -49,7 +50,7 @@ export interface MicroOptions {
 export async function runGroup(
   names: TargetName[],
   workload: Workload,
-  opts: { client: ClientKind; work: string; micro: MicroOptions; fromSource?: boolean; swiftEndpoint?: string; log?: (msg: string) => void },
+  opts: { client: ClientKind; work: string; micro: MicroOptions; data?: DataSet; fromSource?: boolean; swiftEndpoint?: string; log?: (msg: string) => void },
 ): Promise<TargetResult[]> {
   const log = opts.log ?? (() => {});
   const loads: number[] = [os.loadavg()[0]!];
@@ -58,7 +59,7 @@ export async function runGroup(
   const t0 = process.hrtime.bigint();
   try {
     for (const name of names) targets.push(await startTarget(name, { fromSource: opts.fromSource, swiftEndpoint: opts.swiftEndpoint }));
-    const replayed = await replay(workload, targets, { client: opts.client, work: opts.work, log });
+    const replayed = await replay(workload, targets, { client: opts.client, work: opts.work, data: opts.data, fromSource: opts.fromSource, log });
     const stored = await Promise.all(targets.map((t) => t.usage()));
     const order = (round: number) => (round % 2 === 0 ? targets : [...targets].reverse());
     const blobs = new Map<TargetName, BlobResult>();

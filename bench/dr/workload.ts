@@ -30,11 +30,13 @@ export interface Scale {
   courseBytes: number;
   courses: number;
   systems: string[];
+  /** Bytes of each system's data volume at c00 (bench/dr/data.ts); it grows by `courseBytes` a course. */
+  volumeBytes: number;
 }
 
 export const SCALES: Record<Scale['name'], Scale> = {
-  small: { name: 'small', packages: 'packages-small.txt', courseBytes: 3_300_000, courses: 20, systems: ['a', 'b'] },
-  full: { name: 'full', packages: 'packages-full.txt', courseBytes: 33_000_000, courses: 20, systems: ['a', 'b'] },
+  small: { name: 'small', packages: 'packages-small.txt', courseBytes: 3_300_000, courses: 20, systems: ['a', 'b'], volumeBytes: 64 * 2 ** 20 },
+  full: { name: 'full', packages: 'packages-full.txt', courseBytes: 33_000_000, courses: 20, systems: ['a', 'b'], volumeBytes: 2 ** 30 },
 };
 
 /** A blob of the layout, with the size of its uncompressed content for layers. */
