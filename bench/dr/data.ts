@@ -85,7 +85,8 @@ export async function buildData(scale: Scale, courses: number, cacheDir: string,
   const v = scale.volumeBytes;
   const root = path.join(cacheDir, scale.name, `data-${v}-${scale.courseBytes}`);
   const base = (sys: string) => path.join(root, sys, 'base');
-  const course = (sys: string, n: number) => path.join(root, sys, `course-${pad(n)}`);
+  // Courses depend on the course size only: runs with another volume size reuse them.
+  const course = (sys: string, n: number) => path.join(cacheDir, scale.name, `courses-${scale.courseBytes}`, sys, `course-${pad(n)}`);
   const done = async (dir: string, make: () => Promise<void>) => {
     const marker = `${dir}.done`;
     if (await readFile(marker, 'utf8').then(() => true, () => false)) return;

@@ -145,7 +145,7 @@ function microTable(results: Results): string {
   ], rows);
 }
 
-type Plots = { sizes: string; times: string; sent: string };
+type Plots = { sizes: string; times: string; sent: string; data?: string };
 
 /** The three plots of registries measured side by side on one kind of store. */
 function charts(targets: TargetResult[], systems: string[], store: string): Plots {
@@ -158,23 +158,165 @@ function charts(targets: TargetResult[], systems: string[], store: string): Plot
   ];
   const times: Series[] = [];
   const sent: Series[] = [];
+  const dataTimes: Series[] = [];
+  const withData = targets.some((t) => t.replay.pushes.some((p) => p.data));
+  if (withData) {
+    sizes.push({ name: 'image + data volume (logical)', color: '#bbb', points: imageA.map((p) => [p.courses, (p.imageSize + (p.data?.volumeBytes ?? 0)) / 1e6]) });
+  }
   for (const t of targets) {
     for (const sys of [sysA, sysB]) {
       const pushes = t.replay.pushes.filter((p) => p.system === sys);
       const name = `${t.target}, ${sys.toUpperCase()}`;
       const style = { color: COLORS[t.target], dashed: dashed(sys) };
-      sizes.push({ name: `${name}: store after push`, ...style, points: pushes.map((p) => [p.courses, p.stored.total / 1e6]) });
+      sizes.push({ name: `${name}: store after ${withData ? 'the point' : 'push'}`, ...style, points: pushes.map((p) => [p.courses, (p.data?.stored ?? p.stored).total / 1e6]) });
       times.push({ name, ...style, points: pushes.map((p) => [p.courses, p.seconds]) });
+      if (withData) dataTimes.push({ name, ...style, points: pushes.map((p) => [p.courses, p.data?.seconds ?? NaN]) });
       let total = 0;
-      sent.push({ name, ...style, points: pushes.map((p) => [p.courses, (total += p.sent) / 1e6]) });
+      sent.push({ name, ...style, points: pushes.map((p) => [p.courses, (total += p.sent + (p.data?.sent ?? 0)) / 1e6]) });
     }
   }
   const courses = 'courses added';
   return {
-    sizes: lineChart({ title: `Image size and registry storage vs courses, ${store}`, xLabel: courses, yLabel: 'MB', series: sizes }),
-    times: lineChart({ title: `Push time vs courses, ${store}`, xLabel: courses, yLabel: 'seconds per push', series: times }),
-    sent: lineChart({ title: `Bytes sent by each host, cumulated, ${store}`, xLabel: courses, yLabel: 'MB sent since the host\'s first push', series: sent }),
+    sizes: lineChart({ title: `${withData ? 'Recovery point' : 'Image'} size and registry storage vs courses, ${store}`, xLabel: courses, yLabel: 'MB', series: sizes }),
+    times: lineChart({ title: `Image push time vs courses, ${store}`, xLabel: courses, yLabel: 'seconds per push', series: times }),
+    sent: lineChart({ title: `Bytes sent by each host${withData ? ' (image + data)' : ''}, cumulated, ${store}`, xLabel: courses, yLabel: 'MB sent since the host\'s first push', series: sent }),
+    ...(withData ? { data: lineChart({ title: `Data volume push time vs courses, ${store}`, xLabel: courses, yLabel: 'seconds per volume push', series: dataTimes }) } : {}),
   };
+}
+
+const goalLine = (ratioValue: number, goal: number) => (Number.isFinite(ratioValue) ? (ratioValue <= goal ? 'met' : 'not met') : 'n/a');
+
+/**
+ * Issue 12's two rows measured here (all image pushes of the study; the fail-over pull of the last
+ * point of A and B), then the same with the data volumes: dr-registry's time over Distribution's
+ * on the same store, in the same interleaved run.
+ */
+function goalsTable(results: Results): string {
+  const byName = new Map(results.targets.map((t) => [t.target, t]));
+  const w = results.workload;
+  const rows: string[][] = [];
+  const pushes = (t: TargetResult, data: boolean) => sum(t.replay.pushes.map((p) => p.seconds + (data ? (p.data?.seconds ?? 0) : 0)));
+  const pulls = (t: TargetResult, data: boolean) => sum(t.replay.pulls.map((p) => p.seconds + (data ? (p.data?.seconds ?? 0) : 0)));
+  const withData = results.targets.some((t) => t.replay.pushes.some((p) => p.data));
+  for (const ours of ordered(results).filter((t) => t.target.startsWith('ours'))) {
+    const dist = REFERENCE[ours.target] ? byName.get(REFERENCE[ours.target]!) : undefined;
+    if (!dist) continue;
+    const n = ours.replay.pushes.length;
+    const last = `c${String(w.courses).padStart(2, '0')}`;
+    const measures: Array<[string, (t: TargetResult) => number]> = [
+      [`all ${n} image pushes (A and B, c00..${last})`, (t) => pushes(t, false)],
+      [`fail-over pull of A ${last} and B ${last}, images`, (t) => pulls(t, false)],
+      ...(withData
+        ? ([
+            [`all ${n} recovery points, image + data volume`, (t) => pushes(t, true)],
+            [`fail-over pull of A ${last} and B ${last}, image + data volume`, (t) => pulls(t, true)],
+          ] as Array<[string, (t: TargetResult) => number]>)
+        : []),
+    ];
+    for (const [what, f] of measures) {
+      const r = f(ours) / f(dist);
+      rows.push([what, ours.label, s(f(ours)), s(f(dist)), r.toFixed(2), `≤ 0.8 (${goalLine(r, 0.8)})`]);
+    }
+  }
+  return table(['measure', 'store', 'dr-registry s', 'Distribution s', '**ours / Distribution (time)**', 'goal (issue 12)'], rows);
+}
+
+function dataSection(results: Results): string[] {
+  const w = results.workload;
+  const d = w.data;
+  const targets = ordered(results).filter((t) => t.replay.pushes.some((p) => p.data));
+  if (!d || !targets.length) return [];
+  const [sysA, sysB] = w.systems as [string, string];
+  const [A, B] = [sysA.toUpperCase(), sysB.toUpperCase()];
+  const last = `c${String(w.courses).padStart(2, '0')}`;
+  const of = (t: TargetResult, sys: string) => t.replay.pushes.filter((p) => p.system === sys);
+  const dataSent = (t: TargetResult, sys: string) => sum(of(t, sys).map((p) => p.data?.sent ?? 0));
+  const allSent = (t: TargetResult) => sum(t.replay.pushes.map((p) => p.sent + (p.data?.sent ?? 0)));
+  const end = (t: TargetResult) => t.replay.pushes.at(-1)!;
+  const pull = (t: TargetResult, sys: string) => t.replay.pulls.find((p) => p.system === sys);
+  const lines: string[] = [
+    '## Data volumes: image and data as one recovery point (issue 11)',
+    '',
+    `Each system also has a \`moodledata\`-like data volume (\`bench/dr/data.ts\`): ${MB(d.volumeBytes)} MB in ${d.files} files at c00, ` +
+      `of which ${MB(d.sharedBytes)} MB are the same on ${A} and ${B} (plugin and course-template files: ${d.files - 192} small text files and 50 media files) ` +
+      `and the rest each system's own (incompressible uploads, compressible logs); ${MB(d.textBytes)} MB of the c00 volume is compressible text. ` +
+      `Each course adds ${MB(d.courseBytes)} MB (15 incompressible lectures, ${MB(d.courseTextBytes)} MB of forum pages). ` +
+      `After each image push the host runs \`dr-registry volume push DIR REGISTRY/dr/moodle-x-data:latest --json\` (the built CLI, a new ` +
+      'process each time) and tags that snapshot `cNN` (manifest GET and PUT, as `crane tag` does): the CLI takes the parent snapshot ' +
+      'from the tag it pushes to, so pushing to a moving tag is what makes it incremental (only new or changed files are read; chunks ' +
+      'of the parent cost no request). The same CLI pushes to Distribution: a snapshot is a plain OCI artifact (an image manifest with ' +
+      'an `artifactType`, custom config and layer media types), which Distribution 2.8 stores and serves unchanged, so both registries ' +
+      'are measured side by side with the same client. No `--from`: like the image hosts, host B does not know about A\'s repository. ' +
+      'At fail-over, a clean directory per system receives `volume pull REGISTRY/dr/moodle-x-data:' + last + '` (every chunk verified).',
+    '',
+    table(
+      ['registry', `${A} data sent GB`, `${B} data sent GB`, `${B} c00 data sent MB`, 'image + data sent GB', `data push s (sum ${A} / ${B})`, 'data push CPU s (sum)', 'stored GB (end)', 'blob bytes / unique', `fail-over ${A}: image + data s`, `fail-over ${B}: image + data s`],
+      targets.map((t) => [
+        t.label,
+        GB(dataSent(t, sysA)),
+        GB(dataSent(t, sysB)),
+        MB(of(t, sysB)[0]?.data?.sent ?? 0),
+        GB(allSent(t)),
+        `${s(sum(of(t, sysA).map((p) => p.data?.seconds ?? 0)))} / ${s(sum(of(t, sysB).map((p) => p.data?.seconds ?? 0)))}`,
+        s(sum(t.replay.pushes.map((p) => p.data?.cpuSeconds ?? 0))),
+        GB(end(t).data!.stored.total),
+        (end(t).data!.stored.blobs / end(t).data!.uniqueBytes).toFixed(4),
+        ...[sysA, sysB].map((sys) => {
+          const p = pull(t, sys);
+          return p?.data ? `${s(p.seconds)} + ${s(p.data.seconds)} = ${s(p.seconds + p.data.seconds)}` : 'n/a';
+        }),
+      ]),
+    ),
+    '',
+  ];
+  const ours = targets.find((t) => t.target === 'ours-fs');
+  const dist = targets.find((t) => t.target === 'dist-fs');
+  if (ours && dist) {
+    lines.push(
+      `On the filesystem, all ${ours.replay.pushes.length} recovery points (image + data) sent ${GB(allSent(ours))} GB to dr-registry and ` +
+        `${GB(allSent(dist))} GB to Distribution. ${B}'s first data snapshot sent ${MB(of(ours, sysB)[0]?.data?.sent ?? 0)} MB to dr-registry ` +
+        `and ${MB(of(dist, sysB)[0]?.data?.sent ?? 0)} MB to Distribution: the shared part's chunks are the same blobs on both hosts; ` +
+        'dr-registry answers the CLI\'s HEAD for a chunk another repository holds with 200 (dedup.linkExistingOnHead), Distribution with 404, ' +
+        'so it is sent again (both store it once).',
+      '',
+    );
+  }
+  for (const sys of w.systems) {
+    const first = of(targets[0]!, sys);
+    lines.push(
+      `### Recovery points of ${sys.toUpperCase()} (\`dr/moodle-${sys}\` and \`dr/moodle-${sys}-data\`)`,
+      '',
+      table(
+        ['courses', 'volume MB', 'files read', 'MB read', ...targets.flatMap((t) => [`${t.target} image + data sent MB`, `${t.target} image + data s`, `${t.target} stored GB`])],
+        first.map((p, i) => [
+          String(p.courses),
+          MB(p.data?.volumeBytes ?? 0),
+          String(p.data?.filesRead ?? ''),
+          MB(p.data?.bytesRead ?? 0),
+          ...targets.flatMap((t) => {
+            const q = of(t, sys)[i]!;
+            return [`${MB(q.sent)} + ${MB(q.data?.sent ?? 0)}`, `${q.seconds.toFixed(2)} + ${(q.data?.seconds ?? NaN).toFixed(2)}`, GB((q.data?.stored ?? q.stored).total)];
+          }),
+        ]),
+      ),
+      '',
+    );
+  }
+  lines.push(
+    table(
+      ['registry', ...w.systems.flatMap((sys) => [`${sys.toUpperCase()} volume pull s`, `${sys.toUpperCase()} data MB received`, `${sys.toUpperCase()} pull CPU s`])],
+      targets.map((t) => [t.label, ...w.systems.flatMap((sys) => {
+        const p = pull(t, sys)?.data;
+        return p ? [p.seconds.toFixed(2), MB(p.received), p.cpuSeconds.toFixed(1)] : ['n/a', 'n/a', 'n/a'];
+      })]),
+    ),
+    '',
+    '"Files read" and "MB read" are what the CLI read of the volume (the same directory is pushed to every registry, so these are ' +
+      'the same for all). CPU s are user + system seconds of the CLI process (GNU time): on a loaded machine the wall-clock ' +
+      'seconds are inflated by waiting for a core, CPU seconds much less so.',
+    '',
+  );
+  return lines;
 }
 
 /** Writes `file` (markdown) and its plots in `<dir of file>/benchmarks/`. */
@@ -191,8 +333,13 @@ export async function writeReport(results: Results, file: string, others: Result
   const plotLines: string[] = [];
   for (const g of groups) {
     const plots = charts(g.targets, w.systems, g.store);
-    const names: Plots = { sizes: `${w.scale}-${g.key}-size-vs-courses.svg`, times: `${w.scale}-${g.key}-push-time-vs-courses.svg`, sent: `${w.scale}-${g.key}-bytes-sent.svg` };
-    for (const k of Object.keys(names) as Array<keyof Plots>) await writeFile(path.join(plotDir, names[k]), plots[k]);
+    const names: Plots = {
+      sizes: `${w.scale}-${g.key}-size-vs-courses.svg`,
+      times: `${w.scale}-${g.key}-push-time-vs-courses.svg`,
+      sent: `${w.scale}-${g.key}-bytes-sent.svg`,
+      ...(plots.data ? { data: `${w.scale}-${g.key}-data-push-time-vs-courses.svg` } : {}),
+    };
+    for (const k of Object.keys(names) as Array<keyof Plots>) await writeFile(path.join(plotDir, names[k]!), plots[k]!);
     plotLines.push(
       `### ${g.store}`,
       '',
@@ -203,6 +350,7 @@ export async function writeReport(results: Results, file: string, others: Result
       `![Bytes sent, cumulated, ${g.store}](benchmarks/${names.sent})`,
       '',
     );
+    if (names.data) plotLines.push(`![Data volume push time vs courses, ${g.store}](benchmarks/${names.data})`, '');
   }
 
   const [sysA, sysB] = w.systems as [string, string];
@@ -227,6 +375,19 @@ export async function writeReport(results: Results, file: string, others: Result
     'Push, pull and fleet failover against Distribution (one large blob, 16 clients at once, CPU per GiB, ' +
       'a profile of the pull path): [benchmarks/transfer.md](benchmarks/transfer.md), generated by `bench/transfer.ts`.',
     '',
+    ...(results.targets.some((t) => REFERENCE[t.target])
+      ? [
+          '## Issue 12 goals measured here',
+          '',
+          goalsTable(results),
+          '',
+          `Seconds are sums over the pushes or pulls of the replay below (client ${results.client}, ${w.courses} courses per system), ` +
+            'both registries on the same store, interleaved in one run; mean load average during the run in "Settings". The goals in ' +
+            'issue 12 are for the first two rows on the filesystem with default settings; the rows with the data volume add `dr-registry volume push|pull` ' +
+            '(the same CLI against both registries).',
+          '',
+        ]
+      : []),
     '## What is measured',
     '',
     'A published study pushed a Moodle server in Docker to a private registry after each course added: the image ' +
@@ -242,7 +403,8 @@ export async function writeReport(results: Results, file: string, others: Result
       'packages and seeds always give the same digests.',
     `- **Replay** (\`bench/dr/replay.ts\`): host A pushes c00..c${w.courses} to \`dr/moodle-${sysA}\`, then host B, ` +
       `another machine (a fresh ${results.client} cache), pushes its own c00..c${w.courses} to \`dr/moodle-${sysB}\`; ` +
-      'then the recovery site, a clean client, pulls the latest image of each system (fail-over).',
+      'then the recovery site, a clean client, pulls the latest image of each system (fail-over).' +
+      (w.data ? ' With each image the host also pushes its data volume, and the recovery site pulls it (see "Data volumes" below).' : ''),
     '- **Bytes sent**: request body bytes of PATCH/PUT/POST under `/v2/`, counted by the same small HTTP proxy on ' +
       '127.0.0.1 in front of every registry (`bench/dr/proxy.ts`); upload bytes are attributed to the digest they ' +
       "commit, which gives B's base bytes.",
@@ -302,6 +464,7 @@ export async function writeReport(results: Results, file: string, others: Result
     }
     lines.push('');
   }
+  lines.push(...dataSection(results));
   lines.push(
     '## Plots',
     '',
