@@ -2,27 +2,35 @@
 // skopeo against dr-registry (filesystem, dedup.linkExistingOnHead) and CNCF Distribution 2.8
 // (filesystem). It must complete, B (a second host with a fresh client cache) must send none of the
 // shared base to dr-registry while it re-sends it to Distribution, and each store must hold exactly
-// the distinct blob bytes pushed. The Debian packages are downloaded once into .bench-out/.
+// the distinct blob bytes pushed. With each image, the host's data volume (a smaller one than the
+// small scale's, and fewer courses, to keep it fast) goes with `dr-registry volume push` to both
+// registries: incremental after c00 (only each course's files read), B's copy of the shared part
+// not sent again to dr-registry, every snapshot restorable at fail-over.
+// The Debian packages are downloaded once into .bench-out/.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../bench/dr/report.js';
 import { describeEnvironment, runGroup, type TargetResult } from '../../bench/dr/run.js';
+import { buildData, type DataSet } from '../../bench/dr/data.js';
 import { buildWorkload, SCALES, type Workload } from '../../bench/dr/workload.js';
 
 const CACHE = path.resolve(import.meta.dirname, '../../.bench-out/dr');
-const COURSES = SCALES.small.courses;
+const COURSES = 3;
+const DATA_SCALE = { ...SCALES.small, volumeBytes: 32 * 2 ** 20 };
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 describe('DR benchmark, small scale, skopeo', () => {
   let workload: Workload;
+  let data: DataSet;
   let work: string;
   const results = new Map<string, TargetResult>();
 
   beforeAll(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'drreg-bench-smoke-'));
     workload = await buildWorkload(SCALES.small, CACHE, { courses: COURSES });
+    data = await buildData(DATA_SCALE, COURSES, CACHE);
   }, 300_000);
   afterAll(async () => {
     await rm(work, { recursive: true, force: true });
@@ -36,7 +44,7 @@ describe('DR benchmark, small scale, skopeo', () => {
   });
 
   it('replays the study on both registries side by side', async () => {
-    const done = await runGroup(['ours-fs', 'dist-fs'], workload, { client: 'skopeo', work, fromSource: true, micro: { blobBytes: 0, loadSeconds: 0, connections: 0, rounds: 0 } });
+    const done = await runGroup(['ours-fs', 'dist-fs'], workload, { client: 'skopeo', work, fromSource: true, data, micro: { blobBytes: 0, loadSeconds: 0, connections: 0, rounds: 0 } });
     for (const result of done) {
       results.set(result.target, result);
       const { pushes, pulls } = result.replay;
@@ -46,12 +54,29 @@ describe('DR benchmark, small scale, skopeo', () => {
       // A's first push carries the base; the store then holds each distinct blob exactly once.
       expect(pushes[0]!.sentBase).toBe(workload.base.size);
       for (const p of pushes) expect(p.stored.blobs).toBe(p.uniqueBytes);
+      // Data: every point has its snapshot, stored exactly once; after c00 only a course's 25 new files are read and sent.
+      for (const p of pushes) {
+        expect(p.data!.stored.blobs).toBe(p.data!.uniqueBytes);
+        expect(p.data!.volumeBytes).toBe(data.layout.volumeBytes + p.courses * data.layout.courseBytes);
+        if (p.courses === 0) continue;
+        expect(p.data!.filesRead).toBe(25);
+        expect(p.data!.sent).toBeLessThan(data.layout.courseBytes * 1.1);
+        expect(p.data!.sent).toBeGreaterThan(data.layout.courseBytes * 0.8);
+      }
+      expect(pushes[0]!.data!.sent).toBeGreaterThan(data.layout.volumeBytes * 0.7);
+      for (const p of pulls) {
+        expect(p.data!.volumeBytes).toBe(data.layout.volumeBytes + COURSES * data.layout.courseBytes);
+        expect(p.data!.received).toBeGreaterThan(data.layout.volumeBytes * 0.7);
+      }
     }
+    // The shared part's chunks are the same blobs on B: dr-registry links them on HEAD, Distribution does not.
+    const bData = (name: string) => results.get(name)!.replay.pushes.find((p) => p.system === 'b' && p.courses === 0)!.data!.sent;
+    expect(bData('ours-fs')).toBeLessThan(bData('dist-fs') - data.layout.sharedBytes * 0.5);
     const bBase = (name: string) => sum(results.get(name)!.replay.pushes.filter((p) => p.system === 'b').map((p) => p.sentBase));
     expect(bBase('ours-fs')).toBe(0);
     // A fresh client cannot mount, and Distribution answers its HEAD with 404: B sends the base again.
     expect(bBase('dist-fs')).toBe(workload.base.size);
-  }, 300_000);
+  }, 900_000);
 
   it('writes the report with both registries', async () => {
     expect([...results.keys()]).toEqual(['ours-fs', 'dist-fs']);
@@ -60,7 +85,7 @@ describe('DR benchmark, small scale, skopeo', () => {
       {
         command: 'npx tsx bench/dr.ts --scale small',
         client: 'skopeo',
-        workload: { scale: 'small', packages: workload.packages.length, baseSize: workload.base.size, baseUnpacked: workload.base.unpackedSize, courseBytes: SCALES.small.courseBytes, courses: COURSES, systems: ['a', 'b'] },
+        workload: { scale: 'small', packages: workload.packages.length, baseSize: workload.base.size, baseUnpacked: workload.base.unpackedSize, courseBytes: SCALES.small.courseBytes, courses: COURSES, systems: ['a', 'b'], data: data.layout },
         environment: await describeEnvironment(),
         micro: { blobBytes: 0, loadSeconds: 0, connections: 0, rounds: 0 },
         targets: [...results.values()],
@@ -70,6 +95,10 @@ describe('DR benchmark, small scale, skopeo', () => {
     const text = await readFile(file, 'utf8');
     expect(text).toContain('| dr-registry, filesystem | ');
     expect(text).toContain('| Distribution 2.8, filesystem | ');
+    expect(text).toContain('## Issue 12 goals measured here');
+    expect(text).toMatch(/\| all 8 recovery points, image \+ data volume \| dr-registry, filesystem \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+    expect(text).toContain('## Data volumes: image and data as one recovery point');
+    expect(await readFile(path.join(work, 'report', 'benchmarks', 'small-fs-data-push-time-vs-courses.svg'), 'utf8')).toMatch(/^<svg /);
     expect(await readFile(path.join(work, 'report', 'benchmarks', 'small-fs-push-time-vs-courses.svg'), 'utf8')).toMatch(/^<svg /);
   });
 });
