@@ -238,7 +238,7 @@ function dataSection(results: Results): string[] {
     '## Data volumes: image and data as one recovery point (issue 11)',
     '',
     `Each system also has a \`moodledata\`-like data volume (\`bench/dr/data.ts\`): ${MB(d.volumeBytes)} MB in ${d.files} files at c00, ` +
-      `of which ${MB(d.sharedBytes)} MB are the same on ${A} and ${B} (plugin and course-template files: ${d.files - 192} small text files and 50 media files) ` +
+      `of which ${MB(d.sharedBytes)} MB are the same on ${A} and ${B} (plugin and course-template files: 1024 small text files and 50 media files) ` +
       `and the rest each system's own (incompressible uploads, compressible logs); ${MB(d.textBytes)} MB of the c00 volume is compressible text. ` +
       `Each course adds ${MB(d.courseBytes)} MB (15 incompressible lectures, ${MB(d.courseTextBytes)} MB of forum pages). ` +
       `After each image push the host runs \`dr-registry volume push DIR REGISTRY/dr/moodle-x-data:latest --json\` (the built CLI, a new ` +
@@ -249,6 +249,14 @@ function dataSection(results: Results): string[] {
       'are measured side by side with the same client. No `--from`: like the image hosts, host B does not know about A\'s repository. ' +
       'At fail-over, a clean directory per system receives `volume pull REGISTRY/dr/moodle-x-data:' + last + '` (every chunk verified).',
     '',
+    ...(w.scale === 'full' && d.volumeBytes < 2 ** 30
+      ? [
+          `**Reduced in this run:** the volume at c00 is ${MB(d.volumeBytes)} MB instead of the study's 1 GiB (\`--volume-size\`), so that ` +
+            'the run fitted the time available on a machine shared with other work (see the load average under "Settings"); the ' +
+            'images and the growth per course are full scale. A 1 GiB first push took 286 s to dr-registry in an aborted run at the same load.',
+          '',
+        ]
+      : []),
     table(
       ['registry', `${A} data sent GB`, `${B} data sent GB`, `${B} c00 data sent MB`, 'image + data sent GB', `data push s (sum ${A} / ${B})`, 'data push CPU s (sum)', 'stored GB (end)', 'blob bytes / unique', `fail-over ${A}: image + data s`, `fail-over ${B}: image + data s`],
       targets.map((t) => [
