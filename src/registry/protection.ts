@@ -265,6 +265,19 @@ export class Protection {
     }
   }
 
+  /**
+   * Whether a re-push of the manifest a tag points at, pushed at `pushedAtMs`, records a new point:
+   * when less than half the lock in force is left on the old one. Otherwise a daily backup of an
+   * unchanged system would keep a point whose lock ran out, and the data the client just sent
+   * could be deleted (move the tag, delete by digest) at once. So every push is locked for at
+   * least half the lock, and an unchanged tag adds a point at most about twice per lock period.
+   */
+  async renewsPoint(pushedAtMs: number): Promise<boolean> {
+    const lock = await this.lockState();
+    const effective = lock.effectiveMs();
+    return effective > 0 && lock.lockedUntil(pushedAtMs) - lock.nowMs < effective / 2;
+  }
+
   /** Whether prune may drop this point now: not locked, not pinned (checked again at execution). */
   async mayPrune(point: { repo: string; digest: string; pushedAt: Date }, state: LockState): Promise<boolean> {
     if (state.isLocked(point.pushedAt.getTime())) return false;

@@ -64,6 +64,7 @@ export class Registry {
     this.repositories = new Repositories(store);
     this.tags = new Tags(store, options.tagCacheTtlMs);
     this.protection = new Protection(store, this.tags, this.audit);
+    this.tags.renewPoint = (pushedAtMs) => this.protection.renewsPoint(pushedAtMs);
     this.referrers = new Referrers(store);
     this.manifests = new Manifests({
       store,

@@ -26,6 +26,12 @@ export class Tags {
   private readonly cache: LRUCache<string, { pointer: TagPointer | null }>;
   private readonly ttlDisabled: boolean;
   private readonly moveListeners = new Set<(move: TagMove) => void>();
+  /**
+   * Whether a re-push of the digest the tag points at must record a new point rather than keep
+   * the one pushed at `pushedAtMs` (its lock runs out soon: docs/immutability.md). Set by the
+   * registry, which knows the lock; until then a re-push keeps the point.
+   */
+  renewPoint: (pushedAtMs: number) => Promise<boolean> = async () => false;
 
   constructor(
     private readonly store: ObjectStore,
@@ -57,7 +63,8 @@ export class Tags {
   async set(repo: string, tag: string, digest: string, now = new Date()): Promise<void> {
     const key = paths.currentTagKey(repo, tag);
     const previous = await this.readPointer(repo, tag);
-    const pointer: TagPointer = previous?.digest === digest ? previous : { digest, pushedAt: now.toISOString() };
+    const kept = previous?.digest === digest && !(await this.renewPoint(Date.parse(previous.pushedAt)));
+    const pointer: TagPointer = kept ? previous : { digest, pushedAt: now.toISOString() };
     const point = historyKeyOf(repo, tag, pointer);
     if (pointer !== previous) await writeJson(this.store, point, pointer);
     await writeJson(this.store, key, pointer);
