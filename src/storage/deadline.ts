@@ -14,7 +14,8 @@
 // - The call's AbortSignal (the caller's, joined with the deadline) goes down to the driver. A
 //   driver that cannot cancel (minio's calls take no signal) is abandoned: the caller gets its
 //   answer now, the abandoned request ends at the driver's socket idle timeout, and until then it
-//   still counts as in flight, so a hung store cannot accumulate calls without bound.
+//   still counts as in flight, so a hung store cannot accumulate calls without bound. Streaming
+//   writes, which last as long as their client sends, hold at most half of maxInFlight.
 // - After `breakerThreshold` consecutive calls past their deadline the breaker opens: calls fail at
 //   once for `breakerCooldownMs`, then one trial call goes through; its success closes the
 //   breaker, so service resumes by itself when the store answers again.
@@ -51,6 +52,8 @@ export class DeadlineStore implements ObjectStore {
   /** Present when the wrapped store is encrypted (key ids for the admin API; no deadline: a few small reads). */
   readonly keyStatus?: () => Promise<KeyStatus>;
   private inFlight = 0;
+  /** Streaming writes in flight: they last as long as their client sends (counted in inFlight too). */
+  private writesInFlight = 0;
   private breaker: Breaker = { state: 'closed', failures: 0 };
   private readonly threshold: number;
   private readonly cooldownMs: number;
@@ -129,9 +132,17 @@ export class DeadlineStore implements ObjectStore {
       })(),
       { objectMode: false },
     );
+    // A streaming write lasts as long as its client sends, however slowly: such writes may hold
+    // at most half the slots, so clients trickling bytes into uploads cannot take every slot and
+    // turn every pull and restore away with 503 (the rest of maxInFlight stays for other calls).
+    if (this.writesInFlight >= Math.max(1, Math.floor(this.options.maxInFlight / 2))) {
+      throw new StorageUnavailableError(`${this.writesInFlight} streaming writes in flight (half of storage.deadlines.maxInFlight): put ${key} not attempted`);
+    }
+    this.writesInFlight++;
     try {
       return await this.call(`put ${key}`, options, (signal) => this.inner.put(key, watched, { size: options.size, signal }), controller, false);
     } finally {
+      this.writesInFlight--;
       calm();
     }
   }
