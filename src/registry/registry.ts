@@ -3,6 +3,7 @@
 import { ForwardingRecorder, type AuditRecorder } from '../audit/recorder.js';
 import type { ObjectStore } from '../storage/driver.js';
 import { Blobs } from './blobs.js';
+import { RegistryError } from './errors.js';
 import { holderCandidates } from './holders.js';
 import { parseManifest } from './manifest-format.js';
 import { Manifests } from './manifests.js';
@@ -147,8 +148,12 @@ export class Registry {
     let bytes: Buffer;
     try {
       bytes = (await this.manifests.get(repo, { kind: 'digest', digest })).bytes;
-    } catch {
-      return seen; // not held (deleted, or never linked here): references nothing here
+    } catch (err) {
+      // Not held (deleted, or never linked here): references nothing here. Any other failure (the
+      // store did not answer, a read failed) must not count as "references nothing": protection
+      // asks this before unlinking, so it fails closed.
+      if (err instanceof RegistryError && err.code === 'MANIFEST_UNKNOWN') return seen;
+      throw err;
     }
     const parsed = parseManifest(bytes, undefined);
     for (const b of parsed.blobs) seen.add(b.digest);
