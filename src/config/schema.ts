@@ -213,7 +213,7 @@ export const configSchema = z
         // Immutable recovery points: a point younger than this cannot be deleted, pruned, unpinned
         // or collected by anyone. Raising takes effect at once, lowering only after the lock in
         // force has run out (docs/immutability.md). 0 turns it off for points pushed from then on.
-        lock: duration.prefault('7d'),
+        lock: duration.prefault('7d').refine((ms) => ms <= 36_500 * 86_400_000, 'must be at most 36500d (100 years)'),
       })
       .strict()
       .prefault({}),

@@ -16,6 +16,12 @@ import { readJson, writeJson } from './objects.js';
 import * as paths from './paths.js';
 import type { Tags } from './tags.js';
 
+/**
+ * The longest lock (100 years). A push time plus the lock must stay a valid date (8.64e15 ms at
+ * most): a larger value would make every listing and DENIED naming the lock's end fail.
+ */
+export const MAX_LOCK_MS = 36_500 * 86_400_000;
+
 export interface LockEntry {
   /** The lock period, ms. */
   lockMs: number;
@@ -110,7 +116,8 @@ export class Protection {
     const entries: LockEntry[] = [];
     for await (const obj of this.store.list(paths.LOCK_HISTORY_PREFIX)) {
       const entry = await readJson<LockEntry>(this.store, obj.key);
-      if (entry && Number.isFinite(entry.lockMs) && Number.isFinite(entry.setAtMs)) entries.push(entry);
+      // A value above the cap (written before it existed) counts as the cap: 100 years either way.
+      if (entry && Number.isFinite(entry.lockMs) && Number.isFinite(entry.setAtMs)) entries.push({ ...entry, lockMs: Math.min(entry.lockMs, MAX_LOCK_MS) });
     }
     return new LockState(entries, now);
   }
@@ -120,7 +127,9 @@ export class Protection {
    * Nothing is written when the value is already the newest one.
    */
   async setLock(lockMs: number, source: LockEntry['source']): Promise<LockState> {
-    if (!Number.isSafeInteger(lockMs) || lockMs < 0) throw new RegistryError('DENIED', 'the lock must be a duration of zero or more');
+    if (!Number.isSafeInteger(lockMs) || lockMs < 0 || lockMs > MAX_LOCK_MS) {
+      throw new RegistryError('DENIED', 'the lock must be a duration from zero to 36500d (100 years)');
+    }
     const before = await this.lockState();
     if (before.entries.length > 0 && before.configuredMs() === lockMs) return before;
     const entry: LockEntry = { lockMs, setAtMs: Date.now(), source };

@@ -4,7 +4,7 @@
 import type Router from '@koa/router';
 import { listAudit, verifyAudit, type AuditFilter } from '../../audit/log.js';
 import { formatDuration, parseDuration } from '../../config/units.js';
-import type { LockState } from '../../registry/protection.js';
+import { MAX_LOCK_MS, type LockState } from '../../registry/protection.js';
 import type { Registry } from '../../registry/registry.js';
 import type { Maintenance } from '../../retention/maintenance.js';
 import { readAll } from '../../storage/streams.js';
@@ -25,6 +25,7 @@ export function immutabilityRoutes(router: Router, registry: Registry, maintenan
     const text = (body as { lock?: unknown } | null)?.lock;
     const ms = typeof text === 'string' ? parseDuration(text) : text === 0 ? 0 : undefined;
     if (ms === undefined) throw badRequest('lock must be a duration like "14d" or "0"');
+    if (ms > MAX_LOCK_MS) throw badRequest('lock must be at most 36500d (100 years)');
     ctx.body = lockBody(await registry.protection.setLock(ms, 'api'));
   });
 
