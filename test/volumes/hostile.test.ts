@@ -104,7 +104,12 @@ describe('hostile and damaged snapshots', () => {
     const pushed = await pushVolume({ client, repo: 'hostile/missing', tag: 'v1', dir: src });
     const snap = (await (await import('../../src/volumes/snapshot.js')).loadSnapshot(client, 'hostile/missing', pushed.digest))!;
     const hex = snap.tree.chunks[0]!.d.slice('sha256:'.length);
-    await unlink(path.join(registry.root, 'blobs/sha256', hex.slice(0, 2), hex, 'index'));
+    // Gone from the store as the collector removes it: the index and the data parts it lists
+    // (the registry may still hold the index in its cache; the parts decide).
+    const indexFile = path.join(registry.root, 'blobs/sha256', hex.slice(0, 2), hex, 'index');
+    const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { parts: Array<{ key: string }> };
+    for (const part of index.parts) await unlink(path.join(registry.root, part.key));
+    await unlink(indexFile);
     await expectRefused('v1', /BLOB_UNKNOWN|404/, 'hostile/missing');
   });
 
