@@ -2,15 +2,17 @@
 // part of the server's start-up).
 import type { Command } from './command.js';
 
-export const USAGE = `usage:
-  dr-registry volume push SOURCE REGISTRY/REPO[:TAG] [options]
+export const USAGE = `usage: dr-registry volume push SOURCE REGISTRY/REPO[:TAG] [options]
+       dr-registry volume pull REGISTRY/REPO[:TAG|@DIGEST] DEST [options]
+
+push:
       SOURCE: a directory, or docker:VOLUME (a volume of the daemon on DOCKER_HOST)
       --pause CONTAINER     pause this container while reading (repeatable)
       --exec-before CMD     run CMD (sh -c) before reading; a failure stops the push
       --exec-after CMD      run CMD after reading, also when the push failed
       --from REPO           try cross-repository mounts from REPO for missing chunks (repeatable)
       --full                read every file (no parent snapshot)
-  dr-registry volume pull REGISTRY/REPO[:TAG|@DIGEST] DEST [options]
+pull:
       DEST: an empty directory (created if missing), or docker:VOLUME (created if missing)
 common options:
   --creds USER:PASSWORD   credentials (default: docker login's config.json)

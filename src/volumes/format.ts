@@ -15,8 +15,12 @@ export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 /** Annotation on the manifest (or index): the logical size of the volume in bytes. */
 export const SIZE_ANNOTATION = 'io.dr-registry.volume.size';
 export const FILES_ANNOTATION = 'io.dr-registry.volume.files';
-/** At most this many descriptors in one manifest (~1.5 MB of JSON, well under common 4 MiB limits). */
-export const MAX_LAYERS_PER_MANIFEST = 8000;
+/**
+ * At most this many layers in one manifest: with the config, under the 1,000 descriptors a
+ * dr-registry accepts by default (manifests.maxReferences) and ~150 KB of JSON, far under the
+ * common 4 MiB manifest limits. An index over parts holds larger volumes (~1 TB per index).
+ */
+export const MAX_LAYERS_PER_MANIFEST = 990;
 /** Reading a tree larger than this is refused (hostile input). */
 export const MAX_TREE_BYTES = 1024 * 1024 * 1024;
 
