@@ -266,6 +266,18 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
+  /** The repository's tags (the first page: up to `n`), or [] when it has none. */
+  async listTags(repo: string, n = 1000): Promise<string[]> {
+    const res = await this.request('GET', `/v2/${repo}/tags/list?n=${n}`);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return [];
+    }
+    if (!res.ok) return this.fail(res, `GET tags of ${repo}`);
+    const body = (await res.json()) as { tags?: string[] | null };
+    return body.tags ?? [];
+  }
+
   async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
     const res = await this.request('PUT', `/v2/${repo}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body: bytes });
     if (res.status !== 201) return this.fail(res, `PUT manifest ${reference}`);
