@@ -11,6 +11,9 @@ push:
       --exec-before CMD     run CMD (sh -c) before reading; a failure stops the push
       --exec-after CMD      run CMD after reading, also when the push failed
       --from REPO           try cross-repository mounts from REPO for missing chunks (repeatable)
+      --parent REF          the snapshot to be incremental against: a tag or digest of the same
+                            repository (default: TAG, else latest, else the newest snapshot of
+                            the same SOURCE among the last 10 tags)
       --full                read every file (no parent snapshot)
 pull:
       DEST: an empty directory (created if missing), or docker:VOLUME (created if missing)

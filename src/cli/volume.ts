@@ -19,6 +19,7 @@ const options = {
   'exec-after': { type: 'string' },
   from: { type: 'string', multiple: true },
   full: { type: 'boolean' },
+  parent: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -82,6 +83,7 @@ export async function volumeCommand(argv: string[]): Promise<number> {
       const [source, refText] = positionals as [string, string];
       const ref = parseReference(refText);
       if (!ref.tag || ref.digest) throw new Error('push needs REGISTRY/REPO:TAG (a tag, no digest)');
+      if (values.full && values.parent !== undefined) throw new Error('--full and --parent exclude each other');
       const result = await withPauseAndHooks(values, async () => {
         const dir = await volumeDir(source, false);
         const client = connect(ref, { creds: values.creds, insecure: values.insecure, push: true, scopes: (values.from ?? []).map((r) => `repository:${r}:pull`), warn });
@@ -92,6 +94,7 @@ export async function volumeCommand(argv: string[]): Promise<number> {
           dir,
           sourceLabel: source,
           useParent: !values.full,
+          parent: values.parent,
           mountFrom: values.from,
           onProgress: (p: PushProgress) =>
             progress.update(`read ${mib(p.bytesDone)} of ${mib(p.bytesToRead)} changed, ${p.filesDone} files, sent ${mib(p.sentBytes)}`),

@@ -62,6 +62,12 @@ const ACCEPT_MANIFESTS = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ].join(', ');
 
+/**
+ * Per registry (scheme://host): whether it stores the body of a single POST ?digest= (true), ignores
+ * it and answers 202 (false), or the first answer is awaited (a promise).
+ */
+const singlePost = new Map<string, boolean | Promise<void>>();
+
 export class RegistryClient {
   readonly base: string;
   /** Request and response body bytes, for reports. */
@@ -165,7 +171,7 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob monolithically (POST ?digest=, or POST then PUT with the digest). With `from`, first asks for a
+   * Uploads a blob monolithically (POST ?digest= with the body, or POST then PUT with the body). With `from`, first asks for a
    * cross-repository mount from each; a 202 answer to a mount is an upload session we use.
    * Returns 'mounted' or 'uploaded'.
    */
@@ -181,28 +187,55 @@ export class RegistryClient {
         break;
       }
     }
-    if (!location) {
-      // Monolithic in one request (POST ?digest= with the body); a registry that does not do
-      // that answers 202 with a session, and the body goes with the PUT as usual.
-      const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?digest=${encodeURIComponent(digest)}`, {
-        headers: { 'content-type': 'application/octet-stream' },
-        body: bytes,
-      });
-      if (res.status === 201) {
-        await res.body?.cancel();
-        return 'uploaded';
-      }
-      if (res.status !== 202) return this.fail(res, `upload of ${digest}`);
-      await res.body?.cancel();
-      location = res.headers.get('location') ?? undefined;
-      if (!location) throw new RegistryClientError('upload started without a Location');
-    }
+    if (!location) location = await this.startUpload(repo, digest, bytes);
+    if (location === 'done') return 'uploaded';
     const url = new URL(location, this.base);
     url.searchParams.set('digest', digest);
     const res = await this.request('PUT', url.toString(), { headers: { 'content-type': 'application/octet-stream' }, body: bytes });
     if (res.status !== 201) return this.fail(res, `upload of ${digest}`);
     await res.body?.cancel();
     return 'uploaded';
+  }
+
+  /**
+   * Starts an upload: monolithic in one request (POST ?digest= with the body) where the registry
+   * does that, else a POST without a body. Returns 'done' when the blob is stored, or the session's
+   * Location for the PUT that carries the body. A 202 to the single POST means the registry ignored
+   * the body (OCI spec; CNCF Distribution does so): that is remembered per registry, and while the
+   * first answer is awaited other uploads wait for it, so each body is sent once from then on.
+   */
+  private async startUpload(repo: string, digest: string, bytes: Buffer): Promise<string> {
+    let state = singlePost.get(this.base);
+    while (state instanceof Promise) {
+      await state;
+      state = singlePost.get(this.base);
+    }
+    let learnt: (() => void) | undefined;
+    if (state === undefined) singlePost.set(this.base, new Promise<void>((r) => (learnt = r)));
+    try {
+      const single = state !== false;
+      const res = await this.request('POST', `/v2/${repo}/blobs/uploads/${single ? `?digest=${encodeURIComponent(digest)}` : ''}`, {
+        headers: single ? { 'content-type': 'application/octet-stream' } : {},
+        body: single ? bytes : undefined,
+      });
+      if (single && res.status === 201) {
+        await res.body?.cancel();
+        if (learnt) singlePost.set(this.base, true);
+        return 'done';
+      }
+      if (res.status !== 202) return await this.fail(res, `upload of ${digest}`);
+      await res.body?.cancel();
+      if (single) singlePost.set(this.base, false);
+      const location = res.headers.get('location');
+      if (!location) throw new RegistryClientError('upload started without a Location');
+      return location;
+    } finally {
+      // Not learnt (an error): the next upload tries the single POST again.
+      if (learnt) {
+        if (singlePost.get(this.base) instanceof Promise) singlePost.delete(this.base);
+        learnt();
+      }
+    }
   }
 
   /** A blob's bytes, verified against its digest. */
@@ -231,6 +264,18 @@ export class RegistryClient {
     if (reference.startsWith('sha256:') && digest !== reference) throw new RegistryClientError(`manifest ${reference} is corrupt`, undefined, 'DIGEST_INVALID');
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
     return { bytes, mediaType, digest };
+  }
+
+  /** The repository's tags (the first page: up to `n`), or [] when it has none. */
+  async listTags(repo: string, n = 1000): Promise<string[]> {
+    const res = await this.request('GET', `/v2/${repo}/tags/list?n=${n}`);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return [];
+    }
+    if (!res.ok) return this.fail(res, `GET tags of ${repo}`);
+    const body = (await res.json()) as { tags?: string[] | null };
+    return body.tags ?? [];
   }
 
   async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {

@@ -62,6 +62,8 @@ export interface GcReport {
   prunedPointsExpired: number;
   /** Links a live manifest needed and had lost (re-created). */
   linksRepaired: number;
+  /** Holder entries (docs/dedup.md) written for live layer links that had none (links older than the reverse index). */
+  holdersBackfilled?: number;
   blobsScanned: number;
   blobsLive: number;
   /** Blobs deleted (or, in a dry run, that would be). */
@@ -76,6 +78,8 @@ export interface GcReport {
 const MAX_REPAIR_ROUNDS = 3;
 
 export class Collector {
+  /** Keys under holders/, during the first mark of a run. */
+  private holders: Set<string> | undefined;
   private readonly owner = randomUUID();
 
   constructor(
@@ -100,6 +104,7 @@ export class Collector {
         layerLinksRemoved: 0,
         prunedPointsExpired: 0,
         linksRepaired: 0,
+        holdersBackfilled: 0,
         blobsScanned: 0,
         blobsLive: 0,
         blobsSwept: 0,
@@ -122,7 +127,14 @@ export class Collector {
         if (lease?.lost()) throw new LeaseLostError();
       };
       if (!dryRun) await this.recoverInterruptedRun();
+      // Every holder entry, listed once (as many keys as layer links: the walk's own size), so a
+      // link without one is found with no store call per link.
+      if (!dryRun) {
+        this.holders = new Set();
+        for await (const obj of registry.store.list(paths.HOLDERS_PREFIX)) this.holders.add(obj.key);
+      }
       const marked = await this.markAll(rules, report, { clean: true, phase: 'mark' });
+      this.holders = undefined;
       const candidates = await this.candidates(marked, rules, report);
       if (dryRun) {
         report.blobsSwept = candidates.length;
@@ -259,6 +271,17 @@ export class Collector {
       await store.delete(key);
       await store.delete(paths.holderKey(digest, name)); // the reverse index (docs/dedup.md)
     });
+    // Links from before the reverse index: a live link gets its missing holder entry, so a HEAD
+    // elsewhere can link the blob (docs/dedup.md). A link removed concurrently leaves an entry
+    // without a link, which is harmless (the link is the truth).
+    const holders = this.holders;
+    if (!dryRun && holders) {
+      const missing = [...snapshot.layerLinks.keys()].filter((d) => live.blobs.has(d) && !holders.has(paths.holderKey(d, name)));
+      await forEachLimit(missing, STORE_PARALLELISM, async (digest) => {
+        await writeJson(store, paths.holderKey(digest, name), { linkedAt: new Date().toISOString(), backfilled: true });
+        report.holdersBackfilled = (report.holdersBackfilled ?? 0) + 1;
+      });
+    }
     if (!dryRun) {
       const stale: string[] = [];
       for await (const obj of store.list(paths.unlinkedLayersPrefix(name))) {

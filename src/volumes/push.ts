@@ -51,8 +51,13 @@ export interface PushOptions {
   /** What the config records as the source (e.g. docker:NAME). */
   sourceLabel?: string;
   sizes?: ChunkSizes;
-  /** Make the snapshot incremental against the tag's current snapshot (default true). */
+  /** Make the snapshot incremental against a parent snapshot (default true). */
   useParent?: boolean;
+  /**
+   * The parent: a tag or digest in the same repository (an error if it is not a snapshot).
+   * Default: see findParent.
+   */
+  parent?: string;
   /** Repositories to try cross-repository mounts from for chunks this one lacks. */
   mountFrom?: string[];
   /** Uploads and existence checks in flight (default 6). */
@@ -192,6 +197,51 @@ function metadata(st: BigIntStats): Pick<Entry, 'm' | 'u' | 'g' | 'mt'> {
   return { m: Number(st.mode & 0o7777n), u: Number(st.uid), g: Number(st.gid), mt: st.mtimeNs.toString() };
 }
 
+/** Tags looked at (the last ones in name order) when neither the tag nor `latest` is a snapshot. */
+const PARENT_CANDIDATES = 10;
+
+/**
+ * The snapshot a push is incremental against: `explicit` (tag or digest) when given, else the
+ * tag's own snapshot, else `latest`'s, else the newest (by its created annotation) of the last
+ * PARENT_CANDIDATES tags in name order (daily tags such as c01, c02 or 2026-11-30 sort by date)
+ * whose config has the same source, so one volume of a system backup is not diffed against another.
+ * Any snapshot is correct as a parent (a file is reused only when size, mtime, inode and ctime all
+ * match); a good one just saves reading.
+ */
+export async function findParent(client: RegistryClient, repo: string, tag: string, explicit: string | undefined, source: string): Promise<Snapshot | undefined> {
+  if (explicit !== undefined) {
+    const s = await loadSnapshot(client, repo, explicit);
+    if (!s) throw new Error(`parent ${repo}${explicit.includes(':') ? '@' : ':'}${explicit} does not exist`);
+    return s;
+  }
+  const tryLoad = (ref: string) => loadSnapshot(client, repo, ref).catch(() => undefined);
+  const own = await tryLoad(tag);
+  if (own) return own;
+  if (tag !== 'latest') {
+    const latest = await tryLoad('latest');
+    if (latest) return latest;
+  }
+  const tags = (await client.listTags(repo).catch(() => [] as string[])).filter((t) => t !== tag && t !== 'latest');
+  tags.sort();
+  const candidates: { ref: string; created: string }[] = [];
+  await mapLimit(tags.slice(-PARENT_CANDIDATES), 4, async (t) => {
+    const m = await client.getManifest(repo, t).catch(() => undefined);
+    if (!m) return;
+    try {
+      const doc = JSON.parse(m.bytes.toString('utf8')) as { artifactType?: string; annotations?: Record<string, string> };
+      if (doc.artifactType === ARTIFACT_TYPE) candidates.push({ ref: m.digest, created: doc.annotations?.['org.opencontainers.image.created'] ?? '' });
+    } catch {
+      /* not JSON: not a candidate */
+    }
+  });
+  candidates.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  for (const c of candidates) {
+    const s = await tryLoad(c.ref);
+    if (s && s.config.source === source) return s;
+  }
+  return undefined;
+}
+
 /** Snapshots `options.dir` and pushes it to `repo:tag`. */
 export async function pushVolume(options: PushOptions): Promise<PushResult> {
   const started = performance.now();
@@ -204,7 +254,7 @@ export async function pushVolume(options: PushOptions): Promise<PushResult> {
 
   // The parent: the tag's current snapshot. Its chunks are in the repository already.
   let parent: Snapshot | undefined;
-  if (options.useParent !== false) parent = await loadSnapshot(client, repo, tag).catch(() => undefined);
+  if (options.useParent !== false) parent = await findParent(client, repo, tag, options.parent, options.sourceLabel ?? options.dir);
   const known = new Set<string>(parent?.tree.chunks.map((c) => c.d) ?? []);
   const parentFiles = new Map<string, Entry>();
   if (parent) for (const e of parent.tree.entries) if (e.t === 'f') parentFiles.set(entryPath(e).toString('latin1'), e);
