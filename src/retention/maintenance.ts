@@ -84,7 +84,7 @@ export class Maintenance {
       this.log.info({ dropped: result.droppedPoints, kept: result.keptPoints }, 'recovery points pruned');
       this.metrics?.prunedPoints.inc(result.droppedPoints);
       // Point counts in /systems must not go on counting what was just pruned.
-      if (result.droppedPoints > 0) await this.rpo.rescanIfRunning();
+      for (const repo of result.repositories) this.rpo.pruned(repo.name, repo.decisions.filter((d) => !d.keep).length);
     }
     return result;
   }

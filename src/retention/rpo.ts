@@ -139,9 +139,10 @@ export class RpoMonitor {
     this.unsubscribe?.();
   }
 
-  /** After a local change other than a tag move (a prune): rescans when the monitor runs. */
-  async rescanIfRunning(): Promise<void> {
-    if (this.timer) await this.refresh().catch(() => {});
+  /** A prune in this process dropped `count` points of `repository` (no rescan needed). */
+  pruned(repository: string, count: number): void {
+    const state = this.states.get(repository);
+    if (state && count > 0) state.points = Math.max(0, state.points - count);
   }
 
   /** Rescans the store now (one scan at a time: a call during a scan waits for it). */
