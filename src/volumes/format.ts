@@ -154,6 +154,11 @@ export function safeComponents(p: Buffer): Buffer[] {
   return parts;
 }
 
+/** Canonical base64 (what Buffer.toString('base64') gives), nothing else. */
+export function isBase64(v: string): boolean {
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0 && Buffer.from(v, 'base64').toString('base64') === v;
+}
+
 // ---- the tree blob ----
 
 export function encodeTree(tree: Tree): Buffer {
@@ -241,7 +246,9 @@ function validateEntry(e: Entry, chunks: ChunkRecord[], first: boolean): void {
   if (e.t === 'l') nameBytes(e.l, e.lb, `${where}: symlink target`);
   if (e.t === 'h') safeComponents(nameBytes(e.h, e.hb, `${where}: hard link target`));
   if ((e.t === 'c' || e.t === 'b') && !isNat(e.rd)) throw new FormatError(`${where}: device without rdev`);
-  if (e.x !== undefined && (typeof e.x !== 'object' || Object.values(e.x).some((v) => typeof v !== 'string'))) {
+  // Values are handed to `setfattr --restore` as `0s<base64>`: anything but canonical base64
+  // (a newline) would start a record for another path, outside DEST.
+  if (e.x !== undefined && (typeof e.x !== 'object' || e.x === null || Object.values(e.x).some((v) => typeof v !== 'string' || !isBase64(v)))) {
     throw new FormatError(`${where}: bad xattrs`);
   }
 }

@@ -76,7 +76,7 @@ export async function writeXattrs(items: { abs: Buffer; x: Record<string, string
   let dump = '';
   for (const { abs, x } of items) {
     dump += `# file: ${quote(abs)}\n`;
-    for (const [name, value] of Object.entries(x)) dump += `${quote(Buffer.from(name, 'utf8'))}=0s${value}\n`;
+    for (const [name, value] of Object.entries(x)) dump += `${quote(Buffer.from(name, 'utf8'))}=0s${Buffer.from(value, 'base64').toString('base64')}\n`; // re-encoded: only base64 reaches the dump
     dump += '\n';
   }
   await run('setfattr', ['-h', '--restore=-'], dump);

@@ -1,6 +1,7 @@
 // Hostile and damaged snapshots: a corrupted chunk, a missing chunk, a truncated tree, paths with
 // '..' or absolute, a symlink escaping DEST followed by a write through it, hard links to what
 // was not restored: each a clear error, and nothing is written outside DEST.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -155,5 +156,16 @@ describe('hostile and damaged snapshots', () => {
     await expectRefused('extent', /extent outside its chunk/);
     await craft('size', { chunks: chunkTable(), entries: [{ ...file('a', 'hello'), sz: 99 }] });
     await expectRefused('size', /extents cover 5 bytes, size is 99/);
+  });
+
+  it('an xattr value cannot inject a record for a path outside DEST into the setfattr dump', async () => {
+    // setfattr --restore reads "# file: PATH" records; a value with a newline would start one.
+    const victim = path.join(work, 'victim');
+    writeFileSync(victim, 'x');
+    const evil = `aGk=\n\n# file: ${victim}\nuser.pwned=0scHduZWQ=\n`;
+    await craft('xattr-inject', { chunks: chunkTable(), entries: [{ ...file('a', 'hello'), x: { 'user.ok': evil } }] });
+    const dest = path.join(work, `dest-${n++}`);
+    await expect(pullVolume({ client, repo: 'hostile/vol', reference: 'xattr-inject', dest })).rejects.toThrow(/xattr|base64/);
+    expect(execFileSync('getfattr', ['-d', '--absolute-names', victim]).toString()).not.toMatch(/pwned/);
   });
 });
