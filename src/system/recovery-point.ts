@@ -149,6 +149,30 @@ export interface RestoreResult {
   seconds: number;
 }
 
+const VOLUME_NAME = /^[A-Za-z0-9][\w.-]*$/;
+const CONTAINER_NAME = /^[A-Za-z0-9][\w.-]*$/;
+
+/** A container spec from a recovery point, checked: named volumes only, absolute mount points. */
+function parseSpec(text: string | undefined): ContainerSpec {
+  let spec: ContainerSpec;
+  try {
+    spec = JSON.parse(text ?? '') as ContainerSpec;
+  } catch {
+    throw new Error('recovery point holds an unreadable container spec');
+  }
+  if (typeof spec !== 'object' || spec === null || typeof spec.name !== 'string' || !CONTAINER_NAME.test(spec.name)) {
+    throw new Error(`recovery point names an invalid container ${JSON.stringify((spec as { name?: unknown } | null)?.name)}`);
+  }
+  if (!Array.isArray(spec.volumes)) throw new Error(`recovery point: container ${spec.name} has no volume list`);
+  for (const v of spec.volumes) {
+    if (typeof v?.name !== 'string' || !VOLUME_NAME.test(v.name)) throw new Error(`recovery point names an invalid volume ${JSON.stringify(v?.name)} for ${spec.name}`);
+    if (typeof v.destination !== 'string' || !/^\/[^:\0\n]*$/.test(v.destination) || v.destination.split('/').includes('..')) {
+      throw new Error(`recovery point names an invalid mount ${JSON.stringify(v.destination)} for ${spec.name}`);
+    }
+  }
+  return spec;
+}
+
 const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export async function restoreSystem(options: RestoreOptions): Promise<RestoreResult> {
@@ -160,18 +184,24 @@ export async function restoreSystem(options: RestoreOptions): Promise<RestoreRes
   if (index.artifactType !== SYSTEM_ARTIFACT_TYPE) throw new Error(`${repo}:${options.reference} is not a system recovery point (artifactType ${index.artifactType ?? 'none'})`);
   const entries = index.manifests ?? [];
   const result: RestoreResult = { digest: top.digest, containers: [], volumes: [], seconds: 0 };
+  // Checks first, before anything is pulled or created: a hostile recovery point must not turn a
+  // bind into a host path (a "volume" named '/' would mount the host's root into the container).
+  const specs = new Map<Descriptor, ContainerSpec>();
+  for (const m of entries.filter((e) => e.annotations?.[A_KIND] === 'image')) {
+    const spec = parseSpec(m.annotations?.[A_CONTAINER_CONFIG]);
+    specs.set(m, spec);
+  }
   // Volumes first: the containers mount them by name.
   for (const m of entries.filter((e) => e.annotations?.[A_KIND] === 'volume')) {
     const name = m.annotations![A_VOLUME]!;
-    if (!/^[A-Za-z0-9][\w.-]*$/.test(name)) throw new Error(`recovery point names an invalid volume ${JSON.stringify(name)}`);
+    if (typeof name !== 'string' || !VOLUME_NAME.test(name)) throw new Error(`recovery point names an invalid volume ${JSON.stringify(name)}`);
     let volume = await engine.volume(name);
     volume ??= await engine.createVolume(name);
     options.onStep?.(`restore volume ${name}`);
     const pulled = await pullVolume({ client, repo, reference: m.digest, dest: volume.Mountpoint });
     result.volumes.push({ name, digest: m.digest, files: pulled.files, totalBytes: pulled.totalBytes });
   }
-  for (const m of entries.filter((e) => e.annotations?.[A_KIND] === 'image')) {
-    const spec = JSON.parse(m.annotations![A_CONTAINER_CONFIG]!) as ContainerSpec;
+  for (const [m, spec] of specs) {
     const image = `${registry}/${repo}@${m.digest}`;
     options.onStep?.(`pull image of ${spec.name}`);
     await engine.pull(`${registry}/${repo}`, m.digest, options.credentials);
