@@ -23,6 +23,8 @@ export const FILES_ANNOTATION = 'io.dr-registry.volume.files';
 export const MAX_LAYERS_PER_MANIFEST = 990;
 /** Reading a tree larger than this is refused (hostile input). */
 export const MAX_TREE_BYTES = 1024 * 1024 * 1024;
+/** A chunk holding more than this is refused (push cuts at 8 MiB; a gzip bomb is refused early). */
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
 
 export interface Descriptor {
   mediaType: string;
@@ -206,6 +208,7 @@ export function decodeTree(blob: Buffer): Tree {
     if (!c || typeof c.d !== 'string' || !DIGEST_RE.test(c.d) || !isNat(c.s) || !isNat(c.n) || (c.z !== undefined && c.z !== 1)) {
       throw new FormatError(`snapshot chunk record ${i - 1} invalid`);
     }
+    if (c.n > MAX_CHUNK_BYTES || c.s > MAX_CHUNK_BYTES + 1024 * 1024) throw new FormatError(`snapshot chunk record ${i - 1} claims ${c.n} bytes, more than ${MAX_CHUNK_BYTES}`);
     chunks.push(c);
   }
   const entries: Entry[] = [];

@@ -87,6 +87,10 @@ export async function pullVolume(options: PullOptions): Promise<PullResult> {
   const remaining = new Map<number, number>();
   for (const c of uses) remaining.set(c, (remaining.get(c) ?? 0) + 1);
   const cache = new Map<number, Promise<Buffer>>();
+  // A chunk used again later stays cached only within this budget (a crafted tree could use
+  // every chunk first and last, holding them all); beyond it, a later use fetches it again.
+  const CACHE_BUDGET = 256 * 1024 * 1024;
+  let cachedBytes = 0;
   const concurrency = options.concurrency ?? 6;
   let nextUse = 0;
   const fetchChunk = (i: number): Promise<Buffer> => {
@@ -106,6 +110,7 @@ export async function pullVolume(options: PullOptions): Promise<PullResult> {
       })();
       p.catch(() => undefined);
       cache.set(i, p);
+      cachedBytes += c.n;
     }
     return p;
   };
@@ -119,7 +124,10 @@ export async function pullVolume(options: PullOptions): Promise<PullResult> {
     const data = await fetchChunk(i);
     const left = remaining.get(i)! - 1;
     remaining.set(i, left);
-    if (left === 0) cache.delete(i);
+    if ((left === 0 || cachedBytes > CACHE_BUDGET) && cache.get(i)) {
+      cache.delete(i);
+      cachedBytes -= chunks[i]!.n;
+    }
     return data;
   };
 

@@ -168,4 +168,11 @@ describe('hostile and damaged snapshots', () => {
     await expect(pullVolume({ client, repo: 'hostile/vol', reference: 'xattr-inject', dest })).rejects.toThrow(/xattr|base64/);
     expect(execFileSync('getfattr', ['-d', '--absolute-names', victim]).toString()).not.toMatch(/pwned/);
   });
+
+  it('a chunk claiming more than 64 MiB (a gzip bomb, or memory for a cache) is refused', async () => {
+    const bomb = gzipSync(Buffer.alloc(80 * 1024 * 1024));
+    const n = 80 * 1024 * 1024;
+    await craft('chunk-bomb', { chunks: [{ d: sha256(bomb), s: bomb.length, n, z: 1 }], entries: [{ ...file('a', ''), sz: n, e: [[0, 0, n]] }] }, bomb);
+    await expectRefused('chunk-bomb', /more than 67108864/);
+  });
 });
