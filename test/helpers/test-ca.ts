@@ -39,7 +39,9 @@ export async function makeTestCa(dir: string, name = 'dr-registry test CA'): Pro
   let n = 0;
   const issue = async (cn: string, ext: string, certOut: string, keyOut: string): Promise<Issued> => {
     const base = path.join(dir, `issue-${++n}`);
-    const serial = randomBytes(12).toString('hex').toUpperCase().replace(/^0+/, '').replace(/^[89A-F]/, '1');
+    // 24 hex digits led by 1: a positive DER integer of whole bytes with no leading zero byte,
+    // which serialNumber spells exactly so (an odd number of digits would gain a leading 0).
+    const serial = `1${randomBytes(12).toString('hex').toUpperCase().slice(1)}`;
     await writeFile(`${base}.ext`, ext);
     await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyOut, '-out', `${base}.csr`, '-subj', `/CN=${cn}`]);
     await openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', cert, '-CAkey', key, '-set_serial', `0x${serial}`, '-days', '1', '-out', certOut, '-extfile', `${base}.ext`]);
