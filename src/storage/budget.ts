@@ -5,17 +5,60 @@
 // budget has room) and may take more with tryAcquire() (never waits): a transfer that holds one
 // buffer can always make progress with it, so nobody waits on a transfer that waits in turn, and
 // there is no deadlock. Without room, extra parallelism is what is given up, not progress.
-// docs/memory.md.
+//
+// Buffers of the pool's size (S3 part buffers) are pooled: a released one is kept and handed to the
+// next acquireBuffer(), so the memory behind the budget is allocated once instead of being left to
+// the garbage collector, which frees it late. Buffers granted plus buffers pooled never exceed the
+// limit: a grant that needs the room drops pooled buffers first. docs/memory.md.
 
 export class MemoryBudget {
   private used = 0;
   private peak = 0;
-  private readonly waiting: Array<{ bytes: number; grant: () => void; signal?: AbortSignal; onAbort?: () => void }> = [];
+  private readonly waiting: Array<{ bytes: number; forBuffer: boolean; grant: (buffer: Buffer | undefined) => void; signal?: AbortSignal; onAbort?: () => void }> = [];
+  /** Released buffers of `poolSize` bytes, not granted, ready for the next acquireBuffer(). */
+  private readonly free: Buffer[] = [];
+  private allocated = 0;
 
   constructor(
     /** Bytes of buffers that may exist at once. */
     readonly limit: number,
+    /** Buffers of exactly this size are pooled (0: none). */
+    readonly poolSize = 0,
   ) {}
+
+  /** Bytes held in the pool, free for the next buffer. */
+  get pooled(): number {
+    return this.free.length * this.poolSize;
+  }
+
+  /** Buffers the pool had to allocate so far (a pooled buffer handed out again is not counted). */
+  get allocations(): number {
+    return this.allocated;
+  }
+
+  /** acquire(), then a buffer of `bytes`: from the pool when it has one of that size. */
+  async acquireBuffer(bytes: number, signal?: AbortSignal): Promise<Buffer> {
+    return (await this.request(bytes, true, signal))!;
+  }
+
+  /** tryAcquire(), then a buffer of `bytes` (undefined when there was no room). */
+  tryAcquireBuffer(bytes: number): Buffer | undefined {
+    if (this.waiting.length > 0 || this.used + bytes > this.limit) return undefined;
+    return this.take(bytes, true);
+  }
+
+  /**
+   * Gives back a buffer from acquireBuffer() and its bytes. The caller must hold no reference to it
+   * (nor to a view of it) any more, and nothing it was handed to may still read it: the next upload
+   * fills it. A buffer of another size is not pooled.
+   */
+  releaseBuffer(buffer: Buffer): void {
+    const bytes = buffer.length;
+    if (this.poolSize > 0 && bytes === this.poolSize && buffer.byteOffset === 0 && buffer.buffer.byteLength === bytes) {
+      this.free.push(buffer);
+    }
+    this.release(bytes); // trims the pool if granted + pooled would exceed the limit
+  }
 
   /** Bytes currently granted. */
   get inUse(): number {
@@ -37,13 +80,15 @@ export class MemoryBudget {
    * when nothing else is held, so it cannot wait forever.
    */
   acquire(bytes: number, signal?: AbortSignal): Promise<void> {
+    return this.request(bytes, false, signal).then(() => undefined);
+  }
+
+  /** Grants `bytes` and, for a buffer, hands it over in the same step (the pool cannot change between). */
+  private request(bytes: number, forBuffer: boolean, signal?: AbortSignal): Promise<Buffer | undefined> {
     signal?.throwIfAborted();
-    if (this.waiting.length === 0 && this.fits(bytes)) {
-      this.take(bytes);
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const entry: (typeof this.waiting)[number] = { bytes, grant: resolve, signal };
+    if (this.waiting.length === 0 && this.fits(bytes)) return Promise.resolve(this.take(bytes, forBuffer));
+    return new Promise<Buffer | undefined>((resolve, reject) => {
+      const entry: (typeof this.waiting)[number] = { bytes, forBuffer, grant: resolve, signal };
       if (signal) {
         entry.onAbort = () => {
           const i = this.waiting.indexOf(entry);
@@ -60,13 +105,14 @@ export class MemoryBudget {
   /** Takes `bytes` if they fit now and nobody is waiting; never waits. */
   tryAcquire(bytes: number): boolean {
     if (this.waiting.length > 0 || this.used + bytes > this.limit) return false;
-    this.take(bytes);
+    this.take(bytes, false);
     return true;
   }
 
   release(bytes: number): void {
     this.used -= bytes;
     if (this.used < 0) throw new Error(`memory budget released more than it granted (${this.used})`);
+    this.trim();
     this.wake();
   }
 
@@ -74,17 +120,35 @@ export class MemoryBudget {
     return this.used + bytes <= this.limit || this.used === 0;
   }
 
-  private take(bytes: number): void {
+  /** Grants `bytes`; for a buffer, hands one from the pool (or a new one) at once. */
+  private take(bytes: number, forBuffer: boolean): Buffer | undefined {
     this.used += bytes;
     if (this.used > this.peak) this.peak = this.used;
+    if (forBuffer) return this.buffer(bytes);
+    this.trim();
+    return undefined;
+  }
+
+  /** Drops pooled buffers (to the garbage collector) while granted + pooled exceed the limit. */
+  private trim(): void {
+    while (this.free.length > 0 && this.used + this.pooled > this.limit) this.free.pop();
+  }
+
+  private buffer(bytes: number): Buffer {
+    if (bytes === this.poolSize) {
+      const pooled = this.free.pop();
+      if (pooled) return pooled;
+    }
+    this.trim();
+    this.allocated++;
+    return Buffer.allocUnsafeSlow(bytes);
   }
 
   private wake(): void {
     while (this.waiting.length > 0 && this.fits(this.waiting[0]!.bytes)) {
       const next = this.waiting.shift()!;
       if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);
-      this.take(next.bytes);
-      next.grant();
+      next.grant(this.take(next.bytes, next.forBuffer));
     }
   }
 }

@@ -83,7 +83,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   readonly budget: MemoryBudget;
 
   constructor(private readonly options: S3Options) {
-    this.budget = new MemoryBudget(Math.max(options.memoryBudget ?? DEFAULT_MEMORY_BUDGET, options.partSize));
+    this.budget = new MemoryBudget(Math.max(options.memoryBudget ?? DEFAULT_MEMORY_BUDGET, options.partSize), options.partSize);
     const url = new URL(options.endpoint);
     const useSSL = url.protocol === 'https:';
     this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
@@ -226,9 +226,12 @@ export class S3Store implements ObjectStore, PresignedReader {
         const bytes = first.done ? Buffer.alloc(0) : first.value;
         if (!first.done) await parts.next(); // the end of the body: checks its declared size
         await this.call(key, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), signal));
+        // Stored: the store has every byte (minio ends its request with the buffer and answers
+        // after the store read it all), so the buffer may be filled by the next upload.
+        if (!first.done) buffers.recycle(first.value);
         return bytes.length;
       }
-      return await this.putMultipart(key, first.value, parts, (part) => buffers.recycle(part), signal);
+      return await this.putMultipart(key, first.value, parts, (part, failure) => buffers.recycle(part, failure), signal);
     } finally {
       buffers.close();
     }
@@ -242,7 +245,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     key: string,
     head: Buffer,
     parts: AsyncIterable<Buffer>,
-    recycle: (part: Buffer) => void,
+    recycle: (part: Buffer, failure?: Error) => void,
     signal?: AbortSignal,
   ): Promise<number> {
     const { bucket, concurrency } = this.options;
@@ -260,13 +263,19 @@ export class S3Store implements ObjectStore, PresignedReader {
       if (failure) throw failure;
       const part = ++partNumber;
       total += payload.length;
+      // The buffer is recycled only once its part is stored: the store answered after reading every
+      // byte, so no request of minio's still reads it. After a failure a request may still be
+      // writing it (an early error answer), so that buffer is not filled again; the put fails.
       const task = retried(() => this.client.uploadPart({ bucketName: bucket, objectName: name, uploadID, partNumber: part, headers: {} }, payload), signal)
-        .then((res) => void etags.push({ part, etag: res.etag }))
-        .catch((err: unknown) => void (failure ??= this.storeError(err, key)))
-        .finally(() => {
-          inFlight.delete(task);
+        .then((res) => {
+          etags.push({ part, etag: res.etag });
           recycle(payload);
-        });
+        })
+        .catch((err: unknown) => {
+          failure ??= this.storeError(err, key);
+          recycle(payload, failure);
+        })
+        .finally(() => inFlight.delete(task));
       inFlight.add(task);
     };
 
@@ -478,12 +487,14 @@ async function* cutParts(body: Readable, { bufferSize, expected, signal, acquire
 /**
  * The part buffers of one put: the first is taken from the budget (waiting for room), up to
  * `max` more only when there is room now; beyond that the put reuses its own buffers as their
- * parts finish uploading. Everything goes back to the budget when the put ends.
+ * parts finish uploading. When the put ends its idle buffers go back to the budget's pool for the
+ * next upload; one that was not recycled (its part failed, or the body ended midway) gives back
+ * only its bytes and is left to the garbage collector, as something may still read it.
  */
 class PartBuffers {
   private held = 0;
   private readonly spare: Buffer[] = [];
-  private waiter: ((buffer: Buffer) => void) | undefined;
+  private waiter: { resolve: (buffer: Buffer) => void; reject: (err: Error) => void } | undefined;
 
   constructor(
     private readonly budget: MemoryBudget,
@@ -496,37 +507,56 @@ class PartBuffers {
     const spare = this.spare.pop();
     if (spare) return spare;
     if (this.held === 0) {
-      await this.budget.acquire(this.size, this.signal);
+      const buffer = await this.budget.acquireBuffer(this.size, this.signal);
       this.held++;
-      return Buffer.allocUnsafeSlow(this.size);
+      return buffer;
     }
-    if (this.held < this.max && this.budget.tryAcquire(this.size)) {
-      this.held++;
-      return Buffer.allocUnsafeSlow(this.size);
+    if (this.held < this.max) {
+      const buffer = this.budget.tryAcquireBuffer(this.size);
+      if (buffer) {
+        this.held++;
+        return buffer;
+      }
     }
     // Every buffer of ours is on its way to the store: the next one back is ours to fill.
     return new Promise<Buffer>((resolve, reject) => {
       const onAbort = () => reject(this.signal?.reason instanceof Error ? this.signal.reason : new Error('aborted'));
       this.signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiter = (buffer) => {
-        this.signal?.removeEventListener('abort', onAbort);
-        resolve(buffer);
+      this.waiter = {
+        resolve: (buffer) => {
+          this.signal?.removeEventListener('abort', onAbort);
+          resolve(buffer);
+        },
+        reject: (err) => {
+          this.signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
       };
     });
   }
 
-  /** A part is stored (or failed): its buffer may be filled again. */
-  recycle(part: Buffer): void {
+  /**
+   * A part is stored and nothing reads its buffer any more: it may be filled again. With `failure`
+   * its part was not stored: the buffer is not reused (a request may still be writing it) and a
+   * reader waiting for a buffer gets the failure instead.
+   */
+  recycle(part: Buffer, failure?: Error): void {
+    const waiter = this.waiter;
+    if (failure) {
+      this.waiter = undefined;
+      waiter?.reject(failure);
+      return;
+    }
     if (part.buffer.byteLength !== this.size) return;
     const whole = Buffer.from(part.buffer, 0, this.size);
-    const waiter = this.waiter;
     this.waiter = undefined;
-    if (waiter) waiter(whole);
+    if (waiter) waiter.resolve(whole);
     else this.spare.push(whole);
   }
 
   close(): void {
-    this.budget.release(this.held * this.size);
+    for (const buffer of this.spare) this.budget.releaseBuffer(buffer);
+    this.budget.release((this.held - this.spare.length) * this.size);
     this.held = 0;
     this.spare.length = 0;
   }

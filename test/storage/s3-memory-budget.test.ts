@@ -57,6 +57,39 @@ describe('the S3 memory budget', () => {
     }
   }, 300_000);
 
+  it('pooled part buffers are reused across concurrent uploads and each object keeps exactly its own bytes', async () => {
+    // 3 part buffers for 30 uploads of distinct random data, 3 to 4 parts each: every buffer is
+    // filled again and again by different uploads. A buffer handed on while minio still read it, or
+    // a part filled into a buffer another upload still holds, would show as a wrong digest.
+    const allocationsBefore = store.budget.allocations;
+    const digests = new Map<string, string>();
+    const randomBody = (key: string, size: number) =>
+      Readable.from(
+        (function* () {
+          const hash = createHash('sha256');
+          for (let sent = 0; sent < size; ) {
+            const chunk = randomBytes(Math.min(200_000 + Math.floor(Math.random() * 200_000), size - sent));
+            hash.update(chunk);
+            sent += chunk.length;
+            yield chunk;
+          }
+          digests.set(key, hash.digest('hex'));
+        })(),
+      );
+    const uploads = Array.from({ length: 30 }, (_, i) => ({ key: `pool/${i}`, size: 10 * MiB + 1 + i * 173_000 }));
+    const written = await Promise.all(uploads.map(({ key, size }) => store.put(key, randomBody(key, size))));
+    expect(written).toEqual(uploads.map((u) => u.size));
+    expect(store.budget.inUse).toBe(0);
+    // The memory behind the budget was allocated once: at most budget / partSize buffers ever.
+    expect(store.budget.allocations - allocationsBefore).toBeLessThanOrEqual(options.memoryBudget / options.partSize);
+    expect(store.budget.pooled).toBeLessThanOrEqual(options.memoryBudget);
+    for (const { key } of uploads) {
+      const hash = createHash('sha256');
+      for await (const c of await store.get(key)) hash.update(c as Buffer);
+      expect(hash.digest('hex'), key).toBe(digests.get(key));
+    }
+  }, 300_000);
+
   it('large reads share it too: windows beyond the first only when there is room', async () => {
     const bytes = randomBytes(40 * MiB);
     await store.put('budget/large', bytes, { size: bytes.length });
@@ -95,5 +128,32 @@ describe('MemoryBudget', () => {
     await budget.acquire(25);
     expect(budget.inUse).toBe(25);
     budget.release(25);
+  });
+
+  it('pools released buffers of its pool size, never holding more than the limit in all', async () => {
+    const budget = new MemoryBudget(10, 4);
+    const a = await budget.acquireBuffer(4);
+    const b = budget.tryAcquireBuffer(4)!;
+    expect(budget.allocations).toBe(2);
+    budget.releaseBuffer(a);
+    budget.releaseBuffer(b);
+    expect(budget.pooled).toBe(8);
+    expect(budget.inUse).toBe(0);
+    // Handed out again, not allocated.
+    const c = await budget.acquireBuffer(4);
+    expect(c === a || c === b).toBe(true);
+    expect(budget.allocations).toBe(2);
+    // Another size is not pooled.
+    const odd = await budget.acquireBuffer(2);
+    budget.releaseBuffer(odd);
+    expect(budget.pooled).toBe(4);
+    // A grant that needs the room drops pooled buffers: granted + pooled stay within the limit.
+    await budget.acquire(6); // 4 (c) + 6 = 10: the pooled buffer goes
+    expect(budget.pooled).toBe(0);
+    expect(budget.inUse + budget.pooled).toBeLessThanOrEqual(10);
+    budget.release(6);
+    budget.releaseBuffer(c);
+    expect(budget.pooled).toBe(4);
+    expect(budget.inUse).toBe(0);
   });
 });
