@@ -126,7 +126,16 @@ export class S3Store implements ObjectStore, PresignedReader {
   }
 
   async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<number> {
-    // Bytes take the stream path too: one code path, and large arrays are cut into parts as well.
+    // Bytes that fit in a part are sent as they are: they are in memory already, so a budget buffer
+    // would only add a copy, and small writes (upload state, manifests, links) must not queue behind
+    // large uploads waiting for the budget (they would miss the store deadline).
+    if (body instanceof Uint8Array && body.byteLength <= this.options.partSize) {
+      options.signal?.throwIfAborted();
+      const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      await this.call(key, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), options.signal));
+      return bytes.length;
+    }
+    // Larger arrays take the stream path: cut into parts like any body.
     const source = body instanceof Uint8Array ? Readable.from([body]) : body;
     const size = body instanceof Uint8Array ? body.byteLength : options.size;
     try {
