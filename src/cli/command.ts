@@ -1,6 +1,10 @@
 // What a subcommand of `dr-registry` is, and the errors the CLI reports as one line with an exit
 // code of their own (scripts at the recovery site tell "unreachable" from "refused" from "no such
 // point" by the code, and operators read the line).
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParsedResults<C extends ParseArgsConfig> = ReturnType<typeof parseArgs<C>>;
+
 export interface Command {
   /** The word after `dr-registry`. */
   name: string;
@@ -57,4 +61,37 @@ export function wantsHelp(args: string[]): boolean {
 export function helpFor(command: Command, args: string[]): string {
   const sub = args[0] && !args[0].startsWith('-') ? command.subcommands?.[args[0]] : undefined;
   return sub ?? command.usage;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * `SUB [options] positionals...` of a client command (volume, system): the subcommand and its
+ * parsed arguments, or the exit code after printing the usage (help asked: 0, wrong: 2).
+ */
+export function subcommandArgs<T extends Options>(
+  argv: string[],
+  subcommands: readonly string[],
+  options: T,
+  usage: string,
+  positionalsOk: (count: number) => boolean,
+): { sub: string; values: ParsedResults<{ args: string[]; options: T; allowPositionals: true }>['values']; positionals: string[] } | number {
+  const [sub, ...args] = argv;
+  if (sub === undefined || !subcommands.includes(sub)) {
+    process.stderr.write(usage);
+    return sub === undefined || sub === '-h' || sub === '--help' ? EXIT.ok : EXIT.usage;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${usage}`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = parsed;
+  if ((values as { help?: boolean }).help || !positionalsOk(positionals.length)) {
+    process.stderr.write(usage);
+    return (values as { help?: boolean }).help ? EXIT.ok : EXIT.usage;
+  }
+  return { sub, values, positionals };
 }

@@ -1,7 +1,7 @@
 // `dr-registry system backup REF CONTAINER...|--compose-project NAME` and `system restore REF`:
 // whole-system recovery points (images and volumes of a set of containers) in one tagged index.
+import { subcommandArgs } from './command.js';
 import { USAGE } from './system-spec.js';
-import { parseArgs } from 'node:util';
 import { connect, credentialsFor } from '../client/connect.js';
 import { DockerEngine } from '../client/docker-engine.js';
 import { parseReference } from '../client/reference.js';
@@ -18,23 +18,9 @@ const options = {
 } as const;
 
 export async function systemCommand(argv: string[]): Promise<number> {
-  const [sub, ...args] = argv;
-  if (sub !== 'backup' && sub !== 'restore') {
-    process.stderr.write(USAGE);
-    return sub === undefined || sub === '-h' || sub === '--help' ? 0 : 2;
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true });
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) {
-    process.stderr.write(USAGE);
-    return values.help ? 0 : 2;
-  }
+  const parsed = subcommandArgs(argv, ['backup', 'restore'], options, USAGE, (n) => n > 0);
+  if (typeof parsed === 'number') return parsed;
+  const { sub, values, positionals } = parsed;
   const step = (m: string) => {
     if (!values.json) process.stderr.write(`${m}\n`);
   };

@@ -1,8 +1,8 @@
 // `dr-registry volume push SOURCE REF` and `volume pull REF DEST`: volume snapshots in any OCI
 // registry (docs/volumes.md). SOURCE and DEST are directories or docker:VOLUME.
+import { subcommandArgs } from './command.js';
 import { USAGE } from './volume-spec.js';
 import { spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { connect } from '../client/connect.js';
 import { DockerEngine } from '../client/docker-engine.js';
 import { parseReference, type Reference } from '../client/reference.js';
@@ -59,23 +59,9 @@ function progressPrinter(enabled: boolean) {
 }
 
 export async function volumeCommand(argv: string[]): Promise<number> {
-  const [sub, ...args] = argv;
-  if (sub !== 'push' && sub !== 'pull') {
-    process.stderr.write(USAGE);
-    return sub === undefined || sub === '-h' || sub === '--help' ? 0 : 2;
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true });
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help || positionals.length !== 2) {
-    process.stderr.write(USAGE);
-    return values.help ? 0 : 2;
-  }
+  const parsed = subcommandArgs(argv, ['push', 'pull'], options, USAGE, (n) => n === 2);
+  if (typeof parsed === 'number') return parsed;
+  const { sub, values, positionals } = parsed;
   const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
   const progress = progressPrinter(!values.json && process.stderr.isTTY === true);
   try {
