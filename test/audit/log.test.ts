@@ -89,6 +89,9 @@ describe('audit trail', () => {
     const started = new Date();
     const failed = await fetch(`${registry.url}/auth/token?service=dr-registry`, { headers: { Authorization: `Basic ${Buffer.from('ops:wrong').toString('base64')}` } });
     expect(failed.status).toBe(401);
+    // A wrong admin credential under another spelling of the admin path is a failed login too.
+    const spelled = await fetch(`${registry.url}/ADMIN/v1/repositories`, { headers: { Authorization: 'Bearer not-the-admin-token' } });
+    expect(spelled.status).toBe(401);
     const one = await push('latest', 'one');
     const two = await push('latest', 'two');
     await push('old', 'three');
@@ -131,6 +134,7 @@ describe('audit trail', () => {
     expect(Date.parse(pushRecord.at)).toBeGreaterThanOrEqual(started.getTime());
     expect(records.find((r) => r.action === 'pin')).toMatchObject({ digest: one, repository: repo, actor: { kind: 'admin-token' } });
     expect(records.find((r) => r.action === 'login' && r.outcome === 'failed')).toMatchObject({ actor: { user: 'ops' } });
+    expect(records.find((r) => r.action === 'login' && r.outcome === 'failed' && (r.detail as { api?: string })?.api === 'admin')?.detail).toMatchObject({ path: '/ADMIN/v1/repositories' });
     expect(records.find((r) => r.action === 'request.denied')!.detail).toMatchObject({ method: 'DELETE', message: expect.stringMatching(/current point of tag/) });
 
     const filtered = await admin('GET', `/audit?action=tag.push&actor=ops&repository=${repo}`);

@@ -5,6 +5,7 @@
 // anything is recorded as done; the name below is only read from the same header.
 import type { Context, Next } from 'koa';
 import { actingAs, type AuditActor, type AuditRecorder } from '../../audit/recorder.js';
+import { mayReachAdmin } from '../admin/mount.js';
 import { clientCertificateName } from '../auth/client-cert.js';
 import { basicCredentials, bearerToken } from '../auth/credentials.js';
 import { TOKEN_PATH } from '../auth/token-endpoint.js';
@@ -32,7 +33,7 @@ function recordAfter(ctx: Context, actor: AuditActor, audit: AuditRecorder): voi
     });
     return;
   }
-  if (ctx.path.startsWith('/admin/') && ctx.status === 401 && ctx.get('Authorization')) {
+  if (ctx.status === 401 && ctx.get('Authorization') && mayReachAdmin(ctx.path)) {
     audit.record({ action: 'login', outcome: 'failed', actor, detail: { api: 'admin', path: ctx.path.slice(0, 200) } });
     return;
   }
