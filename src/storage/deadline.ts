@@ -8,7 +8,8 @@
 // - Streams get a progress deadline, not a total one: a read fails when the store sends nothing
 //   for `idleMs` while the client waits for bytes; a write fails when the store takes nothing for
 //   `idleMs` while the client's bytes wait for it (time spent waiting on the client is not the
-//   store's), and when it does not confirm within `callMs` after the last byte (plus the time to
+//   store's, nor is time the driver spends waiting for the process's memory budget, which it
+//   reports through onMemoryWait), and when it does not confirm within `callMs` after the last byte (plus the time to
 //   drain what the driver may still buffer, up to 64 MiB, at 1 MiB/s). A long healthy transfer is
 //   never cut.
 // - The call's AbortSignal (the caller's, joined with the deadline) goes down to the driver. A
@@ -109,14 +110,28 @@ export class DeadlineStore implements ObjectStore {
     if (body instanceof Uint8Array) {
       return this.call(`put ${key}`, options, (signal) => this.inner.put(key, body, { size: options.size, signal }));
     }
-    // A stream: the deadline runs only while the store, not the client, holds things up.
+    // A stream: the deadline runs only while the store, not the client, holds things up, and not
+    // while the driver waits for the process's memory budget (its turn for a part buffer): then
+    // the store has nothing to take. After such a wait the store gets its whole interval again.
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
+    let pending: { ms: number; what: string } | undefined;
+    let waitingForMemory = false;
     const stall = (ms: number, what: string) => {
       clearTimeout(timer);
-      timer = setTimeout(() => controller.abort(new StoreDeadlineError(`${what} of ${key}`, ms)), ms);
+      pending = { ms, what };
+      if (!waitingForMemory) timer = setTimeout(() => controller.abort(new StoreDeadlineError(`${what} of ${key}`, ms)), ms);
     };
-    const calm = () => clearTimeout(timer);
+    const calm = () => {
+      clearTimeout(timer);
+      pending = undefined;
+    };
+    const onMemoryWait = (waiting: boolean) => {
+      waitingForMemory = waiting;
+      clearTimeout(timer);
+      if (!waiting && pending) stall(pending.ms, pending.what);
+      options.onMemoryWait?.(waiting);
+    };
     const { idleMs, callMs } = this.options;
     const source = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const watched = Readable.from(
@@ -148,7 +163,7 @@ export class DeadlineStore implements ObjectStore {
     }
     this.writesInFlight++;
     try {
-      return await this.call(`put ${key}`, options, (signal) => this.inner.put(key, watched, { size: options.size, signal }), controller, false);
+      return await this.call(`put ${key}`, options, (signal) => this.inner.put(key, watched, { size: options.size, signal, onMemoryWait }), controller, false);
     } finally {
       this.writesInFlight--;
       calm();

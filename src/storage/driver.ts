@@ -26,6 +26,12 @@ export interface ByteRange {
 export interface OpOptions {
   /** Aborts the operation (and any partial write) when the client goes away. */
   signal?: AbortSignal;
+  /**
+   * A driver calls this with true while the operation waits for the process's transfer memory
+   * (storage.s3.memoryBudget) and with false when it goes on. Waiting for memory is not the store
+   * stalling: the deadline decorator stops its stall clock meanwhile. Decorators pass it down.
+   */
+  onMemoryWait?: (waiting: boolean) => void;
 }
 
 export interface PutOptions extends OpOptions {

@@ -66,6 +66,7 @@ export class EncryptedStore implements ObjectStore, KeyStatusReader {
     try {
       const written = await this.inner.put(key, withHeader, {
         signal: options.signal,
+        onMemoryWait: options.onMemoryWait,
         size: size === undefined ? undefined : HEADER_SIZE + sealedSize(size),
       });
       return plainSize(written - HEADER_SIZE) ?? 0;

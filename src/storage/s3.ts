@@ -139,7 +139,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     const source = body instanceof Uint8Array ? Readable.from([body]) : body;
     const size = body instanceof Uint8Array ? body.byteLength : options.size;
     try {
-      return await this.putStream(key, source, size, options.signal);
+      return await this.putStream(key, source, size, options.signal, options.onMemoryWait);
     } catch (err) {
       source.destroy();
       throw err;
@@ -220,12 +220,16 @@ export class S3Store implements ObjectStore, PresignedReader {
   }
 
   /** One PUT when the body fits in a part, else a multipart upload. */
-  private async putStream(key: string, body: Readable, size: number | undefined, signal?: AbortSignal): Promise<number> {
+  private async putStream(key: string, body: Readable, size: number | undefined, signal?: AbortSignal, onMemoryWait?: (waiting: boolean) => void): Promise<number> {
     signal?.throwIfAborted();
     // A body of known size smaller than a part gets a buffer of its own size, not of partSize.
     const bufferSize = size === undefined ? this.options.partSize : Math.max(1, Math.min(size, this.options.partSize));
-    const buffers = new PartBuffers(this.budget, bufferSize, this.options.concurrency + 1, signal);
+    const buffers = new PartBuffers(this.budget, bufferSize, this.options.concurrency + 1, signal, onMemoryWait);
     try {
+      // The first buffer is taken before a byte of the body is read: a put waiting its turn for
+      // memory holds none of its client's bytes (the request stays unread, so TCP holds the
+      // client back), and the store has been handed nothing, so no store deadline runs.
+      if (size !== 0) await buffers.reserve();
       const parts = cutParts(body, { bufferSize, expected: size, signal, acquire: () => buffers.acquire() });
       const first = await parts.next();
       // A short first part is the whole body; so is a full one when the size says so. A full first
@@ -510,13 +514,28 @@ class PartBuffers {
     private readonly size: number,
     private readonly max: number,
     private readonly signal?: AbortSignal,
+    /** Told while the put waits for the budget (the store deadline stops meanwhile). */
+    private readonly onMemoryWait?: (waiting: boolean) => void,
   ) {}
+
+  /** Takes the put's guaranteed first buffer now, waiting for the budget if it must. */
+  async reserve(): Promise<void> {
+    this.spare.push(await this.acquire());
+  }
 
   async acquire(): Promise<Buffer> {
     const spare = this.spare.pop();
     if (spare) return spare;
     if (this.held === 0) {
-      const buffer = await this.budget.acquireBuffer(this.size, this.signal);
+      let buffer = this.budget.tryAcquireBuffer(this.size);
+      if (!buffer) {
+        this.onMemoryWait?.(true);
+        try {
+          buffer = await this.budget.acquireBuffer(this.size, this.signal);
+        } finally {
+          this.onMemoryWait?.(false);
+        }
+      }
       this.held++;
       return buffer;
     }
