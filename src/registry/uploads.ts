@@ -3,7 +3,7 @@
 // The running hash is kept in the process that received the previous chunk; any other process
 // rebuilds it by re-reading the parts.
 import { randomBytes, randomUUID, type Hash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { ObjectStore, OpOptions } from '../storage/driver.js';
@@ -194,14 +194,41 @@ export class Uploads {
   }
 }
 
-/** Passes the body through unchanged while feeding the hash; body errors propagate. */
+/**
+ * Passes the body through unchanged while feeding the hash; body errors propagate. The body is
+ * piped in only when the store first reads: an upload waiting its turn for memory (the S3 budget)
+ * holds none of its client's bytes beyond what the request has buffered itself, and TCP holds the
+ * client back (docs/memory.md).
+ */
 function hashing(body: Readable, hash: Hash): Readable {
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  pipeline(body, tap, () => {});
-  return tap;
+  return new HashingTap(body, hash);
+}
+
+class HashingTap extends Transform {
+  private piped = false;
+
+  constructor(
+    private readonly body: Readable,
+    private readonly hash: Hash,
+  ) {
+    super();
+    // Destroyed before its first read: the body goes too, as a pipeline would have done.
+    this.once('close', () => this.connect());
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+
+  override _read(size: number): void {
+    this.connect();
+    super._read(size);
+  }
+
+  private connect(): void {
+    if (this.piped) return;
+    this.piped = true;
+    pipeline(this.body, this, () => {});
+  }
 }
