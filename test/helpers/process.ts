@@ -1,7 +1,10 @@
 // A registry as a separate OS process, started through the CLI exactly as operators start it.
 // For tests where "another process" matters: replicas share nothing but the store.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { freePort } from './ports.js';
 
 export interface RegistryProcess {
@@ -10,11 +13,34 @@ export interface RegistryProcess {
   stop(): Promise<void>;
 }
 
-const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const MAIN = path.join(ROOT, 'src/main.ts');
 
-export async function startRegistryProcess(env: Record<string, string>): Promise<RegistryProcess> {
+export interface BuiltRegistry {
+  /** dist/main.js of the build. */
+  main: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * The registry compiled as `npm run build` compiles it, for tests that measure the process
+ * operators run (`node dist/main.js`, not tsx). Built into a temporary directory laid out like the
+ * checkout (package.json, node_modules and console/ beside dist/), so the checkout's dist/ is
+ * left alone.
+ */
+export async function buildRegistry(): Promise<BuiltRegistry> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'drreg-build-'));
+  for (const entry of ['package.json', 'node_modules', 'console']) await symlink(path.join(ROOT, entry), path.join(dir, entry));
+  const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+  await promisify(execFile)(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(dir, 'dist')], { cwd: ROOT });
+  return { main: path.join(dir, 'dist/main.js'), remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Starts the registry from source under tsx, or from `main` (a build's dist/main.js) as operators do. */
+export async function startRegistryProcess(env: Record<string, string>, main?: string): Promise<RegistryProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
+  const args = main ? [main, 'serve'] : ['--import', 'tsx', MAIN, 'serve'];
+  const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', DRREG_LISTEN: `127.0.0.1:${port}`, DRREG_LOG_LEVEL: 'warn', DRREG_RETENTION_LOCK: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
