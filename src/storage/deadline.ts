@@ -9,9 +9,9 @@
 //   for `idleMs` while the client waits for bytes; a write fails when the store takes nothing for
 //   `idleMs` while the client's bytes wait for it (time spent waiting on the client is not the
 //   store's, nor is time the driver spends waiting for the process's memory budget, which it
-//   reports through onMemoryWait), and when it does not confirm within `callMs` after the last byte (plus the time to
-//   drain what the driver may still buffer, up to 64 MiB, at 1 MiB/s). A long healthy transfer is
-//   never cut.
+//   reports through onMemoryWait), and when it does not confirm within `callMs` after the last
+//   byte (plus the time to drain what the driver may still buffer, up to 64 MiB, at 1 MiB/s). A
+//   long healthy transfer is never cut.
 // - The call's AbortSignal (the caller's, joined with the deadline) goes down to the driver. A
 //   driver that cannot cancel (minio's calls take no signal) is abandoned: the caller gets its
 //   answer now, the abandoned request ends at the driver's socket idle timeout, and until then it
