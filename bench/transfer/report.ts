@@ -1,6 +1,7 @@
 // docs/benchmarks/transfer.md, written from the results of a run of bench/transfer.ts (never by hand).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { rssBoundMiB, RSS_BOUND_TERMS } from '../../src/storage/memory-bound.js';
 import { median, type FleetResult, type OpFigures, type ProfileResult, type StoreResult, type TransferResults } from './run.js';
 
 export interface ReportContext {
@@ -14,8 +15,6 @@ export interface ReportContext {
 }
 
 const GiB = 1024 ** 3;
-/** What a registry process holds besides the S3 transfer budget (docs/memory.md). */
-export const RSS_BASELINE_MIB = 160;
 const MiB = 1024 ** 2;
 const STORE_LABEL = { filesystem: 'filesystem (fsync on)', s3: 'Swift (S3 API)' } as const;
 const fmtSize = (n: number) => (n >= GiB ? `${(n / GiB).toFixed(n % GiB ? 2 : 0)} GiB` : `${(n / MiB).toFixed(0)} MiB`);
@@ -131,8 +130,9 @@ export async function writeTransferReport(results: TransferResults, ctx: ReportC
       '',
       `${u.clients} concurrent uploads of ${fmtSize(u.size)} each (one chunked PATCH each) on Swift. dr-registry's ` +
         `part buffers share one budget, \`storage.s3.memoryBudget\` (${u.budgetMiB} MiB here). The documented bound ` +
-        `(docs/memory.md) is the budget plus ${RSS_BASELINE_MIB} MiB, ${u.budgetMiB + RSS_BASELINE_MIB} MiB here, whatever the number of uploads: ` +
-        `peak ${u.ours.peakRssMiB.toFixed(0)} MiB, ${u.ours.peakRssMiB <= u.budgetMiB + RSS_BASELINE_MIB ? 'within it' : '**over it**'}.`,
+        `(docs/memory.md, \`src/storage/memory-bound.ts\`) is the budget + ${RSS_BOUND_TERMS.idleMiB} MiB idle + ${RSS_BOUND_TERMS.gcSlackMiB} MiB uncollected chunks + ` +
+        `${RSS_BOUND_TERMS.perUploadMiB} MiB per upload, ${rssBoundMiB(u.budgetMiB, u.clients)} MiB here: ` +
+        `peak ${u.ours.peakRssMiB.toFixed(0)} MiB, ${u.ours.peakRssMiB <= rssBoundMiB(u.budgetMiB, u.clients) ? 'within it' : '**over it**'}.`,
       '',
       '| registry | seconds | RSS before MiB | peak RSS MiB |',
       '|---|---:|---:|---:|',

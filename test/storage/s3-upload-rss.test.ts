@@ -15,16 +15,13 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deterministicStream, digestOfStream, pushBlob, pullBlob } from '../../bench/lib.js';
 import { buildRegistry, startRegistryProcess, type BuiltRegistry, type RegistryProcess } from '../helpers/process.js';
+import { rssBoundMiB, RSS_BOUND_TERMS } from '../../src/storage/memory-bound.js';
 import { removeBucket, swiftOptions } from '../helpers/stores.js';
 
 const MiB = 1024 * 1024;
 const BUDGET_MIB = 64;
 const UPLOADS = 100;
 const SIZE = 12 * MiB;
-// The bound's terms (docs/memory.md), in MiB.
-const IDLE = 120; // the built process, started on an empty store (measured 91-107)
-const GC_SLACK = 64; // V8 collects freed external memory once it grew this much (its soft limit)
-const PER_UPLOAD = 0.5; // a waiting upload's connection, request and buffered chunk (measured ~0.4)
 
 async function status(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -69,9 +66,9 @@ describe('RSS of the registry under 100 concurrent S3 uploads', () => {
       clearInterval(watch);
     }
     const peak = await status(registry.pid, 'VmHWM'); // the kernel's high-water mark, since start
-    const bound = BUDGET_MIB + IDLE + GC_SLACK + PER_UPLOAD * UPLOADS;
+    const bound = rssBoundMiB(BUDGET_MIB, UPLOADS);
     console.log(`registry RSS: idle ${idle.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB (sampled ${sampled.toFixed(0)} MiB), budget ${BUDGET_MIB} MiB, bound ${bound} MiB`);
-    expect(idle).toBeLessThanOrEqual(IDLE);
+    expect(idle).toBeLessThanOrEqual(RSS_BOUND_TERMS.idleMiB);
     expect(peak).toBeLessThanOrEqual(bound);
     for (const i of [0, 41, 99]) expect(await pullBlob(registry.url, `rss/u${i}`, blobs[i]!.digest)).toBe(blobs[i]!.digest);
   }, 120_000);
