@@ -1,5 +1,6 @@
 // docs/benchmarks/transfer.md, written from the results of a run of bench/transfer.ts (never by hand).
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { rssBoundMiB, RSS_BOUND_TERMS } from '../../src/storage/memory-bound.js';
 import { median, type FleetResult, type OpFigures, type ProfileResult, type StoreResult, type TransferResults } from './run.js';
@@ -22,7 +23,18 @@ const fmtSize = (n: number) => (n >= GiB ? `${(n / GiB).toFixed(n % GiB ? 2 : 0)
 function figures(ops: OpFigures[], size: number) {
   const seconds = median(ops.map((o) => o.seconds));
   const cpu = median(ops.map((o) => o.cpuSeconds));
-  return { seconds, mibps: size / MiB / seconds, cpuPerGiB: cpu / (size / GiB), all: ops.map((o) => o.seconds.toFixed(2)).join(', ') };
+  const perGiB = (pick: (o: OpFigures) => number | undefined) => {
+    const xs = ops.map(pick).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) / (size / GiB) : undefined;
+  };
+  return {
+    seconds,
+    mibps: size / MiB / seconds,
+    cpuPerGiB: cpu / (size / GiB),
+    clientCpuPerGiB: perGiB((o) => o.clientCpuSeconds),
+    storeCpuPerGiB: perGiB((o) => o.storeCpuSeconds),
+    all: ops.map((o) => o.seconds.toFixed(2)).join(', '),
+  };
 }
 
 function goalCell(ctx: ReportContext, key: string, value: number): string {
@@ -188,6 +200,17 @@ export function analysis(results: TransferResults): string[] {
         `${(busy * 100).toFixed(0)} % of a core over the operation (Distribution ${(distBusy * 100).toFixed(0)} %)`;
       if (busy > 0.85) line += ': bound by its own CPU (with the client and the store on the same 2 cores).';
       else line += `: not CPU-bound; it waits on ${r.store === 's3' ? 'the store (Swift proxy and object server on the same 2 cores)' : 'the disk or the client'}.`;
+      // Everything on the machine during the operation: registry, client and store share 2 cores.
+      if (o.clientCpuPerGiB !== undefined) {
+        const gib = size / GiB;
+        const total = (x: typeof o) => (x.cpuPerGiB + (x.clientCpuPerGiB ?? 0) + (x.storeCpuPerGiB ?? 0)) * gib;
+        const cores = os.cpus().length;
+        line +=
+          ` The client used ${o.clientCpuPerGiB.toFixed(2)} CPU s per GiB` +
+          (o.storeCpuPerGiB !== undefined ? `, Swift ${o.storeCpuPerGiB.toFixed(2)} (serving Distribution: ${d.storeCpuPerGiB?.toFixed(2)})` : '') +
+          `; registry, client${o.storeCpuPerGiB !== undefined ? ' and store' : ''} together kept ${((total(o) / o.seconds / cores) * 100).toFixed(0)} % of the ${cores} cores busy ` +
+          `(Distribution's run: ${((total(d) / d.seconds / cores) * 100).toFixed(0)} %).`;
+      }
       if (op === 'pull') {
         const prof = results.profiles.find((p) => p.store === r.store && p.build === 'after');
         if (prof) {

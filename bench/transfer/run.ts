@@ -51,7 +51,12 @@ export interface Proc {
 
 export interface OpFigures {
   seconds: number;
+  /** The registry process. */
   cpuSeconds: number;
+  /** The client: this process (a push generates and sends the bytes) and children it reaped (curl). */
+  clientCpuSeconds?: number;
+  /** The object store's processes (Swift proxy and object servers), when the store is Swift. */
+  storeCpuSeconds?: number;
 }
 
 export interface StoreResult {
@@ -233,12 +238,35 @@ export function pullCount(base: string, repo: string, digest: string, verify = f
   });
 }
 
-async function measured<T>(pid: number, fn: () => Promise<T>): Promise<OpFigures & { value: T }> {
-  const cpu0 = await cpuSeconds(pid);
+async function measured<T>(pid: number, fn: () => Promise<T>, storePids: number[] = []): Promise<OpFigures & { value: T }> {
+  const storeCpu = async () => (await Promise.all(storePids.map((p) => cpuSeconds(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+  const [cpu0, client0, store0] = [await cpuSeconds(pid), await clientCpuSeconds(), await storeCpu()];
   const t0 = process.hrtime.bigint();
   const value = await fn();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { seconds, cpuSeconds: (await cpuSeconds(pid)) - cpu0, value };
+  return {
+    seconds,
+    cpuSeconds: (await cpuSeconds(pid)) - cpu0,
+    clientCpuSeconds: (await clientCpuSeconds()) - client0,
+    ...(storePids.length ? { storeCpuSeconds: (await storeCpu()) - store0 } : {}),
+    value,
+  };
+}
+
+/** CPU seconds of this process and of the children it has reaped (curl), so far. */
+async function clientCpuSeconds(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
+/** The Swift servers bytes pass through (proxy and object servers), to count the store's CPU. */
+function swiftPids(): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', 'swift-(proxy|object)-server'], { encoding: 'utf8' }).trim().split('\n').map(Number).filter(Boolean);
+  } catch {
+    return [];
+  }
 }
 
 interface Pair {
@@ -285,6 +313,7 @@ async function runStore(opts: TransferOptions, store: StoreKind): Promise<StoreR
     const sides = { ours: pair.ours, dist: pair.dist } as const;
     const result: StoreResult = { store, ours: { push: [], pull: [], peakRssMiB: 0 }, dist: { push: [], pull: [], peakRssMiB: 0 } };
     for (const side of ['ours', 'dist'] as const) await resetPeak(sides[side].pid);
+    const storePids = store === 's3' ? swiftPids() : [];
     for (let round = 0; round < opts.rounds; round++) {
       const seed = `transfer-${store}-${round}-${Date.now()}`;
       const digest = await digestOfStream(deterministicStream(opts.size, seed));
@@ -295,7 +324,7 @@ async function runStore(opts: TransferOptions, store: StoreKind): Promise<StoreR
         // Each operation starts with no dirty page of the previous one left to write back
         // (Distribution does not fsync: its writes would otherwise land on whoever runs next).
         execFileSync('sync');
-        const push = await measured(reg.pid, () => pushBlob(reg.url, 'bench/transfer', opts.size, seed, digest));
+        const push = await measured(reg.pid, () => pushBlob(reg.url, 'bench/transfer', opts.size, seed, digest), storePids);
         result[side].push.push(push);
         log(`${store} round ${round + 1} ${reg.name} push ${push.seconds.toFixed(2)} s, cpu ${push.cpuSeconds.toFixed(2)} s`);
       }
@@ -304,7 +333,7 @@ async function runStore(opts: TransferOptions, store: StoreKind): Promise<StoreR
         execFileSync('sync');
         // Timed pulls count bytes (the client's cost small and equal for both); the first round
         // pulls once more, untimed, to check the digest.
-        const pull = await measured(reg.pid, () => pullCount(reg.url, 'bench/transfer', digest));
+        const pull = await measured(reg.pid, () => pullCount(reg.url, 'bench/transfer', digest), storePids);
         if (pull.value.bytes !== opts.size) throw new Error(`${reg.name}: pulled ${pull.value.bytes} bytes, expected ${opts.size}`);
         if (round === 0) {
           const check = await pullCount(reg.url, 'bench/transfer', digest, true);
