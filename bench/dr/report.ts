@@ -277,7 +277,9 @@ function timeSection(results: Results): string[] {
       'of the bench process, waited for, so the growth of the bench\'s reaped-children times, `/proc/self/stat` cutime + cstime, is ' +
       'exactly its CPU), the **registry**\'s (user + system of its process, `/proc/PID/stat`, before and after; the registry is a ' +
       'long-lived child never reaped during a call, so it is not counted as the client) and the **proxy**\'s (the bench process ' +
-      'itself: the counting proxy in front of both registries).',
+      'itself: the counting proxy in front of both registries). The proxy is the bench\'s, not a deployment\'s: it copies every byte ' +
+      'once more in Node and takes its share of the same cores, for both registries alike, so the times here are longer than ' +
+      'a client talking to the registry directly, and the ratios closer to 1.',
     '',
     ...lines,
     `How the floor and the best ratio are computed: for each operation, a registry that cost no CPU at all could shorten it ` +
