@@ -9,7 +9,7 @@ import { startCountingProxy, type CountingProxy } from './proxy.js';
 import type { StoreUsage } from './targets.js';
 import { createHash } from 'node:crypto';
 import type { Workload } from './workload.js';
-import { timed } from '../lib.js';
+import { measured, type CpuSplit } from './cpu.js';
 import { copyTree, type DataSet } from './data.js';
 import { volumeCli } from './volume-cli.js';
 
@@ -27,6 +27,10 @@ export interface PushRecord {
   /** Of those, bytes of the shared base layer. */
   sentBase: number;
   seconds: number;
+  /** CPU seconds of the client, the registry and the proxy during the push (bench/dr/cpu.ts). */
+  clientCpuSeconds: number;
+  registryCpuSeconds: number;
+  proxyCpuSeconds: number;
   /** What the store holds after the push. */
   stored: StoreUsage;
   /** Distinct blob bytes pushed so far (all systems): what a perfect store holds. */
@@ -52,20 +56,21 @@ export interface DataPush {
   seconds: number;
   /** CPU seconds of the `volume push` process. */
   cpuSeconds: number;
+  /** CPU seconds of the registry during the volume push and tag. */
+  registryCpuSeconds: number;
   /** What the store holds after the image and the data of this point. */
   stored: StoreUsage;
   /** Distinct blob bytes pushed so far, images and data, all systems. */
   uniqueBytes: number;
 }
 
-export interface PullRecord {
+export interface PullRecord extends CpuSplit {
   system: string;
   courses: number;
-  seconds: number;
   /** Response body bytes the client received. */
   received: number;
   /** `volume pull` of the same point's data into an empty directory. */
-  data?: { seconds: number; cpuSeconds: number; received: number; volumeBytes: number };
+  data?: { seconds: number; cpuSeconds: number; registryCpuSeconds: number; received: number; volumeBytes: number };
 }
 
 export interface ReplayResult {
@@ -82,6 +87,8 @@ export const tagOf = (courses: number) => `c${String(courses).padStart(2, '0')}`
 export interface Participant {
   name: string;
   url: string;
+  /** The registry process, whose CPU time is read around every push and pull. */
+  pid: number;
   usage(): Promise<StoreUsage>;
 }
 
@@ -137,15 +144,15 @@ export async function replay(
         for (const lane of alternate(i)) {
           const { proxy, result, participant } = lane;
           proxy.take();
-          const { seconds } = await timed(() => recovery[lanes.indexOf(lane)]!.pull(proxy.hostPort, repoOf(system), tagOf(workload.scale.courses)));
+          const { value: _, ...split } = await measured(participant.pid, () => recovery[lanes.indexOf(lane)]!.pull(proxy.hostPort, repoOf(system), tagOf(workload.scale.courses)));
           const received = proxy.take().received;
-          result.pulls.push({ system, courses: workload.scale.courses, seconds, received });
-          log(`[${participant.name}] pull ${repoOf(system)}:${tagOf(workload.scale.courses)}: ${(received / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s`);
+          result.pulls.push({ system, courses: workload.scale.courses, ...split, received });
+          log(`[${participant.name}] pull ${repoOf(system)}:${tagOf(workload.scale.courses)}: ${(received / 1e6).toFixed(1)} MB in ${split.seconds.toFixed(2)} s${cpuNote(split)}`);
           if (opts.data) {
             const dest = await mkdtemp(path.join(work, 'restored-'));
             const ref = `${proxy.hostPort}/${dataRepoOf(system)}:${tagOf(workload.scale.courses)}`;
-            const pulled = await timed(() => volumeCli(['pull', ref, dest], { home: work, fromSource: opts.fromSource }));
-            const data = { seconds: pulled.seconds, cpuSeconds: pulled.value.cpuSeconds, received: proxy.take().received, volumeBytes: pulled.value.totalBytes };
+            const pulled = await measured(participant.pid, () => volumeCli(['pull', ref, dest], { home: work, fromSource: opts.fromSource }));
+            const data = { seconds: pulled.seconds, cpuSeconds: pulled.value.cpuSeconds, registryCpuSeconds: pulled.registryCpuSeconds, received: proxy.take().received, volumeBytes: pulled.value.totalBytes };
             result.pulls.at(-1)!.data = data;
             await rm(dest, { recursive: true, force: true });
             log(`[${participant.name}] volume pull ${ref}: ${(data.received / 1e6).toFixed(1)} MB in ${data.seconds.toFixed(2)} s`);
@@ -168,7 +175,7 @@ async function pushOne(workload: Workload, lane: Lane, host: Host, system: strin
   const [repo, tag] = [repoOf(system), tagOf(c)];
   await host.prepare(image.ref, proxy.hostPort, repo, tag);
   proxy.take();
-  const { seconds } = await timed(() => host.push(image.ref, proxy.hostPort, repo, tag));
+  const { value: _, ...split } = await measured(participant.pid, () => host.push(image.ref, proxy.hostPort, repo, tag));
   const traffic = proxy.take();
   // What was pushed, as the registry holds it: docker recompresses layers, so its digests are not
   // the layout's. The base is the first layer.
@@ -184,13 +191,15 @@ async function pushOne(workload: Workload, lane: Lane, host: Host, system: strin
     newLayerBytes: image.layers.filter((l) => !before.has(l.digest)).reduce((n, l) => n + l.size, 0),
     sent: traffic.sent,
     sentBase: traffic.sentByDigest.get([...blobs.keys()][2]!) ?? 0,
-    seconds,
+    ...split,
     stored,
     uniqueBytes: [...lane.pushed.values()].reduce((n, s) => n + s, 0),
   };
   lane.result.pushes.push(record);
-  log(`[${participant.name}] push ${repo}:${tag}: ${(record.sent / 1e6).toFixed(1)} MB sent in ${seconds.toFixed(2)} s, store ${(stored.total / 1e6).toFixed(1)} MB`);
+  log(`[${participant.name}] push ${repo}:${tag}: ${(record.sent / 1e6).toFixed(1)} MB sent in ${split.seconds.toFixed(2)} s${cpuNote(split)}, store ${(stored.total / 1e6).toFixed(1)} MB`);
 }
+
+const cpuNote = (c: CpuSplit) => ` (CPU s: client ${c.clientCpuSeconds.toFixed(2)}, registry ${c.registryCpuSeconds.toFixed(2)}, proxy ${c.proxyCpuSeconds.toFixed(2)})`;
 
 const ACCEPT = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'].join(', ');
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -205,7 +214,7 @@ async function pushData(lane: Lane, volume: string, system: string, c: number, c
   const repo = dataRepoOf(system);
   const tag = tagOf(c);
   proxy.take();
-  const { seconds, value: out } = await timed(async () => {
+  const { seconds, registryCpuSeconds, value: out } = await measured(participant.pid, async () => {
     const out = await volumeCli(['push', volume, `${proxy.hostPort}/${repo}:latest`], cli);
     const got = await fetch(`http://${proxy.hostPort}/v2/${repo}/manifests/latest`, { headers: { Accept: `${ACCEPT}, ${OCI_INDEX}` } });
     if (got.status !== 200) throw new Error(`GET ${repo}:latest: ${got.status}`);
@@ -229,6 +238,7 @@ async function pushData(lane: Lane, volume: string, system: string, c: number, c
     newChunks: out.newChunks ?? 0,
     seconds,
     cpuSeconds: out.cpuSeconds,
+    registryCpuSeconds,
     stored,
     uniqueBytes: [...lane.pushed.values()].reduce((n, s) => n + s, 0),
   };

@@ -8,7 +8,7 @@
 // not sent again to dr-registry, every snapshot restorable at fail-over.
 // The Debian packages are downloaded once into .bench-out/.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../bench/dr/report.js';
@@ -51,6 +51,18 @@ describe('DR benchmark, small scale, skopeo', () => {
       expect(pushes).toHaveLength(2 * (COURSES + 1));
       expect(pulls.map((p) => p.system)).toEqual(['a', 'b']);
       for (const p of pulls) expect(p.received).toBeGreaterThan(workload.base.size);
+      // Where the time goes (bench/dr/cpu.ts): skopeo's CPU, reaped with it, is the client's; the
+      // registry serves or stores every layer; no process uses more than the machine's cores.
+      const cores = cpus().length;
+      for (const p of [...pushes, ...pulls]) {
+        expect(p.clientCpuSeconds).toBeGreaterThan(0);
+        expect(p.registryCpuSeconds).toBeGreaterThanOrEqual(0);
+        expect(p.proxyCpuSeconds).toBeGreaterThanOrEqual(0);
+        expect(p.clientCpuSeconds + p.registryCpuSeconds + p.proxyCpuSeconds).toBeLessThanOrEqual(p.seconds * cores + 0.05);
+      }
+      for (const p of pulls) expect(p.registryCpuSeconds).toBeGreaterThan(0);
+      expect(sum(pushes.map((p) => p.registryCpuSeconds))).toBeGreaterThan(0);
+      for (const p of [...pushes, ...pulls]) expect(p.data!.registryCpuSeconds).toBeGreaterThanOrEqual(0);
       // A's first push carries the base; the store then holds each distinct blob exactly once.
       expect(pushes[0]!.sentBase).toBe(workload.base.size);
       for (const p of pushes) expect(p.stored.blobs).toBe(p.uniqueBytes);
@@ -102,6 +114,10 @@ describe('DR benchmark, small scale, skopeo', () => {
     expect(text).toContain('## Issue 12 goals measured here');
     expect(text).toMatch(/\| all 8 recovery points, image \+ data volume \| dr-registry, filesystem \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
     expect(text).toContain('## Data volumes: image and data as one recovery point');
+    expect(text).toContain('## Where the time goes');
+    expect(text).toMatch(/\| all 8 image pushes \| dr-registry, filesystem \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ % \| [\d.]+ \|/);
+    expect(text).toMatch(/\*\*Best reachable ratio\*\* with this client on this \d+-core machine: pushes \d+\.\d\d \(\d+\.\d\d without B's c00, where dedup acts\), fail-over pull \d+\.\d\d/);
+    expect(text).toMatch(/\| all 8 image pushes \(A and B, c00\.\.c03\) \| dr-registry, filesystem \| [\d.]+ \| [\d.]+ \| [\d.]+ \| ≤ 0\.8 \([a-z ]+\) \| \d+\.\d\d/);
     expect(await readFile(path.join(work, 'report', 'benchmarks', 'small-fs-data-push-time-vs-courses.svg'), 'utf8')).toMatch(/^<svg /);
     expect(await readFile(path.join(work, 'report', 'benchmarks', 'small-fs-push-time-vs-courses.svg'), 'utf8')).toMatch(/^<svg /);
   });
