@@ -137,14 +137,20 @@ export async function replay(
         await rm(volume, { recursive: true, force: true });
       }
     }
-    // Fail over: a clean client at the recovery site pulls the latest point of every system.
+    // Fail over: a clean client at the recovery site pulls the latest point of every system,
+    // straight from the registry: the counting proxy costs about as much CPU as the client on this
+    // 2-core machine and would weigh on the time of both registries. The bytes received are
+    // counted by another clean client pulling the same point through the proxy, untimed.
     const recovery = await hostsFor();
+    const counting = await hostsFor();
     try {
       for (const [i, system] of workload.scale.systems.entries()) {
         for (const lane of alternate(i)) {
           const { proxy, result, participant } = lane;
+          const direct = new URL(participant.url).host;
+          const { value: _, ...split } = await measured(participant.pid, () => recovery[lanes.indexOf(lane)]!.pull(direct, repoOf(system), tagOf(workload.scale.courses)));
           proxy.take();
-          const { value: _, ...split } = await measured(participant.pid, () => recovery[lanes.indexOf(lane)]!.pull(proxy.hostPort, repoOf(system), tagOf(workload.scale.courses)));
+          await counting[lanes.indexOf(lane)]!.pull(proxy.hostPort, repoOf(system), tagOf(workload.scale.courses));
           const received = proxy.take().received;
           result.pulls.push({ system, courses: workload.scale.courses, ...split, received });
           log(`[${participant.name}] pull ${repoOf(system)}:${tagOf(workload.scale.courses)}: ${(received / 1e6).toFixed(1)} MB in ${split.seconds.toFixed(2)} s${cpuNote(split)}`);
@@ -160,7 +166,7 @@ export async function replay(
         }
       }
     } finally {
-      for (const h of recovery) await h.close();
+      for (const h of [...recovery, ...counting]) await h.close();
     }
   } finally {
     for (const lane of lanes) await lane.proxy.close();

@@ -528,7 +528,8 @@ export async function writeReport(results: Results, file: string, others: Result
       'packages and seeds always give the same digests.',
     `- **Replay** (\`bench/dr/replay.ts\`): host A pushes c00..c${w.courses} to \`dr/moodle-${sysA}\`, then host B, ` +
       `another machine (a fresh ${results.client} cache), pushes its own c00..c${w.courses} to \`dr/moodle-${sysB}\`; ` +
-      'then the recovery site, a clean client, pulls the latest image of each system (fail-over).' +
+      'then the recovery site, a clean client, pulls the latest image of each system (fail-over), straight from the ' +
+      'registry (timed; the bytes it receives are counted by a second clean client pulling through the proxy, untimed).' +
       (w.data ? ' With each image the host also pushes its data volume, and the recovery site pulls it (see "Data volumes" below).' : ''),
     '- **Bytes sent**: request body bytes of PATCH/PUT/POST under `/v2/`, counted by the same small HTTP proxy on ' +
       '127.0.0.1 in front of every registry (`bench/dr/proxy.ts`); upload bytes are attributed to the digest they ' +
