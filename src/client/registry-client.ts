@@ -14,7 +14,15 @@ export interface ClientOptions {
   /** Scopes to ask for in every token (e.g. repository:a/b:pull,push). */
   scopes?: string[];
   userAgent?: string;
+  /**
+   * How long a registry may take to start answering a request once it has the request (60 s by
+   * default); a request with a body gets its sending time on top, at a slow link's 128 KiB/s.
+   */
+  answerTimeoutMs?: number;
 }
+
+/** Uploads get this rate's worth of time to send their body before the answer deadline runs. */
+const SLOW_LINK_BYTES_PER_MS = 128;
 
 export class RegistryClientError extends Error {
   override readonly name = 'RegistryClientError';
@@ -93,11 +101,22 @@ export class RegistryClient {
       if (init.body) headers['content-length'] = String(init.body.length);
       this.requests++;
       let res: Response;
+      // A registry that takes the request and never answers (a hung store behind a registry
+      // without deadlines) fails the command in a minute, not after undici's 5 minutes. The
+      // deadline ends once the headers are in: reading a body has undici's own stall timeout.
+      const answerMs = (this.options.answerTimeoutMs ?? 60_000) + Math.ceil((init.body?.length ?? 0) / SLOW_LINK_BYTES_PER_MS);
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(), answerMs);
       try {
-        res = await fetch(url, { method, headers, body: init.body, redirect: 'follow' });
+        res = await fetch(url, { method, headers, body: init.body, redirect: 'follow', signal: deadline.signal });
       } catch (err) {
+        if (deadline.signal.aborted) {
+          throw new RegistryClientError(`${method} ${new URL(url).pathname}: ${this.base} did not answer within ${Math.round(answerMs / 1000)} s`);
+        }
         const cause = (err as { cause?: { message?: string } }).cause?.message;
         throw new RegistryClientError(`cannot reach ${this.base}: ${cause ?? (err as Error).message}`);
+      } finally {
+        clearTimeout(timer);
       }
       if (init.body) this.bytesSent += init.body.length;
       if (res.status === 401 && attempt === 0) {
