@@ -24,7 +24,7 @@ export interface WindowOptions {
   budget: MemoryBudget;
   /** Bytes per window (a pooled size of the budget). */
   windowSize: number;
-  /** Windows being fetched at once, at most. */
+  /** Windows being fetched at once, at most (fetched ones waiting their turn do not count). */
   readAhead: number;
   /** Windows a stream holds at most: being fetched, ready, and handed over but not yet recycled. */
   maxHeld: number;
@@ -43,6 +43,8 @@ export class WindowStream extends Readable implements RecyclingStream {
   private next: number;
   /** Being fetched or fetched, in order; each a granted buffer. */
   private readonly queue: Window[] = [];
+  /** Windows of the queue whose fetch has not settled yet. */
+  private fetching = 0;
   /** Handed to the consumer, still granted, until recycled: by ArrayBuffer. */
   private readonly out = new Map<ArrayBuffer, Buffer>();
   /** Recycled, still granted, free to fill. */
@@ -121,7 +123,7 @@ export class WindowStream extends Readable implements RecyclingStream {
   /** Fetches ahead while the budget (or a recycled window) allows, without waiting. */
   private fill(): void {
     const { budget, windowSize, readAhead, maxHeld } = this.options;
-    while (!this.destroyed && this.next <= this.end && this.queue.length < readAhead && this.held() < maxHeld) {
+    while (!this.destroyed && this.next <= this.end && this.fetching < readAhead && this.held() < maxHeld) {
       const buffer = this.spare.pop() ?? budget.tryAcquireBuffer(windowSize);
       if (!buffer) return;
       this.launch(buffer);
@@ -131,7 +133,11 @@ export class WindowStream extends Readable implements RecyclingStream {
   private launch(buffer: Buffer): void {
     const bytes = Math.min(this.options.windowSize, this.end - this.next + 1);
     const view = buffer.subarray(0, bytes);
-    const done = this.options.fetch(this.next, view, this.controller.signal);
+    this.fetching++;
+    const done = this.options.fetch(this.next, view, this.controller.signal).finally(() => {
+      this.fetching--;
+      this.fill(); // a window arrived: the next may start (out of order: later windows wait in the queue)
+    });
     done.catch(() => undefined); // awaited in order by pump(), or settled by _destroy()
     this.queue.push({ buffer, view, done });
     this.next += bytes;
