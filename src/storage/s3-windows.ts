@@ -10,9 +10,10 @@
 // - Recycling: a consumer that hands each chunk back once the socket wrote it (the blob GET)
 //   gets its windows refilled in place; the window's budget is held until then, so the bytes in
 //   the socket's queue are counted. A consumer that does not (decryption, readAll, the collector)
-//   is detected by never recycling: its windows' budget goes back when it asks for the next one, and
-//   those buffers are never filled again (it may still hold them). A window recycled after its
-//   budget went back (the stream ended while the socket still wrote it) joins the pool if it has room.
+//   is one that has not recycled yet: once it has taken a window, that window's budget goes to the
+//   next window when the stream needs the room (the oldest first), and the buffer is never filled
+//   again (the consumer may still hold it). A window recycled after its budget went back (the
+//   stream ended, or needed the room before the consumer's first recycle) joins the pool if it has room.
 import { Readable, addAbortSignal } from 'node:stream';
 import type { MemoryBudget } from './budget.js';
 import type { RecyclingStream } from './driver.js';
@@ -122,11 +123,22 @@ export class WindowStream extends Readable implements RecyclingStream {
 
   /** Fetches ahead while the budget (or a recycled window) allows, without waiting. */
   private fill(): void {
-    const { budget, windowSize, readAhead, maxHeld } = this.options;
-    while (!this.destroyed && this.next <= this.end && this.fetching < readAhead && this.held() < maxHeld) {
-      const buffer = this.spare.pop() ?? budget.tryAcquireBuffer(windowSize);
+    while (!this.destroyed && this.next <= this.end && this.fetching < this.options.readAhead) {
+      const buffer = this.spare.pop() ?? this.newBuffer();
       if (!buffer) return;
       this.launch(buffer);
+    }
+  }
+
+  /** A buffer from the budget if it has room now and this stream may hold one more. */
+  private newBuffer(): Buffer | undefined {
+    for (;;) {
+      if (this.held() < this.options.maxHeld) {
+        const buffer = this.options.budget.tryAcquireBuffer(this.options.windowSize);
+        if (buffer) return buffer;
+      }
+      // A consumer not known to recycle has taken the windows handed over: theirs is the room.
+      if (!this.releaseOldestOut()) return undefined;
     }
   }
 
@@ -147,9 +159,6 @@ export class WindowStream extends Readable implements RecyclingStream {
     this.pumping = true;
     try {
       for (;;) {
-        // The consumer asks for more, so it has taken every window handed over. One that does not
-        // recycle is done with them as far as we can tell: their budget goes to the next windows.
-        if (!this.recycling) this.releaseOut();
         this.fill();
         if (this.queue.length === 0) {
           if (this.next > this.end) {
@@ -183,8 +192,22 @@ export class WindowStream extends Readable implements RecyclingStream {
     const spare = this.spare.pop();
     if (spare) return Promise.resolve(spare);
     // A recycling consumer hands back a window once the socket wrote it: that one is ours.
-    if (this.out.size > 0) return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+    if (this.out.size > 0 && this.recycling) return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+    // Any other has taken them (it asks for more): their budget goes to the next window.
+    this.releaseOut();
     return this.options.budget.acquireBuffer(this.options.windowSize, this.controller.signal);
+  }
+
+  /** The oldest window handed over and not recycled goes back to the budget (not the pool), unless the consumer recycles. */
+  private releaseOldestOut(): boolean {
+    if (this.recycling) return false;
+    const oldest = this.out.entries().next();
+    if (oldest.done) return false;
+    const [ab, buffer] = oldest.value;
+    this.out.delete(ab);
+    this.released.add(ab);
+    this.options.budget.release(buffer.length);
+    return true;
   }
 
   /** Windows handed over go back to the budget, not to the pool: the consumer may still hold them. */
