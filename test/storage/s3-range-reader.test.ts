@@ -3,8 +3,12 @@
 // the real Swift, and from tiny local servers for answers Swift never gives (a stall, too many bytes).
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IntegrityError, ObjectNotFoundError, StorageUnavailableError } from '../../src/storage/errors.js';
 import { S3Store } from '../../src/storage/s3.js';
@@ -12,6 +16,7 @@ import { readRangeInto } from '../../src/storage/s3-range-reader.js';
 import { removeBucket, swiftOptions } from '../helpers/stores.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
 import { pushBlob, sha256 } from '../http/client.js';
+import { makeTestCa } from '../helpers/test-ca.js';
 
 const MiB = 1024 * 1024;
 const WINDOW = 8 * MiB;
@@ -140,6 +145,42 @@ describe('reading S3 ranges straight into window buffers (real Swift)', () => {
     for (const { want, got } of reads) expect(hash(got)).toBe(hash(want));
     await vi.waitFor(() => expect(store.budget.inUse).toBe(0));
   }, 60_000);
+});
+
+describe('https endpoints', () => {
+  it('a range read over TLS (a TLS front to Swift) lands exactly as over plain HTTP', async () => {
+    const options = swiftOptions();
+    const dir = await mkdtemp(path.join(tmpdir(), 'drreg-s3tls-'));
+    const ca = await makeTestCa(dir);
+    const issued = await ca.server('localhost', path.join(dir, 'server'));
+    const swift = new URL(options.endpoint);
+    const front = tls.createServer({ cert: await readFile(issued.cert), key: await readFile(issued.key) }, (client) => {
+      const upstream = net.connect(Number(swift.port), swift.hostname);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const plain = new S3Store(options);
+    try {
+      await plain.check();
+      const bytes = randomBytes(3 * MiB + 5);
+      await plain.put('obj', bytes);
+      // Signed for the https endpoint (locally): the front passes the request to Swift as it is.
+      const viaTls = new S3Store({ ...options, endpoint: `https://127.0.0.1:${(front.address() as AddressInfo).port}` });
+      const url = await viaTls.presignedGetUrl('obj', 60);
+      expect(url.startsWith('https:')).toBe(true);
+      const into = Buffer.alloc(2 * MiB + 1);
+      await readRangeInto({ url, from: 12_345, into, key: 'obj', stallMs: 5000, tls: { ca: await readFile(ca.cert) } });
+      expect(into.equals(bytes.subarray(12_345, 12_345 + into.length))).toBe(true);
+      await viaTls.close();
+    } finally {
+      await plain.close();
+      await new Promise((resolve) => front.close(resolve));
+      await removeBucket(options);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 function last_plus(extra: number) {
