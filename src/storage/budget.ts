@@ -6,29 +6,35 @@
 // buffer can always make progress with it, so nobody waits on a transfer that waits in turn, and
 // there is no deadlock. Without room, extra parallelism is what is given up, not progress.
 //
-// Buffers of the pool's size (S3 part buffers) are pooled: a released one is kept and handed to the
-// next acquireBuffer(), so the memory behind the budget is allocated once instead of being left to
-// the garbage collector, which frees it late. Buffers granted plus buffers pooled never exceed the
-// limit: a grant that needs the room drops pooled buffers first. docs/memory.md.
+// Buffers of the pooled sizes (S3 part buffers and read windows) are pooled: a released one is kept
+// and handed to the next acquireBuffer() of its size, so the memory behind the budget is allocated
+// once instead of being left to the garbage collector, which frees it late. Buffers granted plus
+// buffers pooled never exceed the limit: a grant that needs the room drops pooled buffers first.
+// docs/memory.md.
 
 export class MemoryBudget {
   private used = 0;
   private peak = 0;
   private readonly waiting: Array<{ bytes: number; forBuffer: boolean; grant: (buffer: Buffer | undefined) => void; signal?: AbortSignal; onAbort?: () => void }> = [];
-  /** Released buffers of `poolSize` bytes, not granted, ready for the next acquireBuffer(). */
-  private readonly free: Buffer[] = [];
+  /** Released buffers of a pooled size, not granted, ready for the next acquireBuffer() of that size. */
+  private readonly free = new Map<number, Buffer[]>();
+  private freeBytes = 0;
   private allocated = 0;
+  /** Buffers of exactly these sizes are pooled (none: no pool). */
+  readonly poolSizes: readonly number[];
 
   constructor(
     /** Bytes of buffers that may exist at once. */
     readonly limit: number,
-    /** Buffers of exactly this size are pooled (0: none). */
-    readonly poolSize = 0,
-  ) {}
+    poolSizes: number | readonly number[] = [],
+  ) {
+    this.poolSizes = (typeof poolSizes === 'number' ? [poolSizes] : poolSizes).filter((size) => size > 0);
+    for (const size of this.poolSizes) this.free.set(size, []);
+  }
 
   /** Bytes held in the pool, free for the next buffer. */
   get pooled(): number {
-    return this.free.length * this.poolSize;
+    return this.freeBytes;
   }
 
   /** Buffers the pool had to allocate so far (a pooled buffer handed out again is not counted). */
@@ -53,11 +59,27 @@ export class MemoryBudget {
    * fills it. A buffer of another size is not pooled.
    */
   releaseBuffer(buffer: Buffer): void {
+    this.pool(buffer);
+    this.release(buffer.length); // trims the pool if granted + pooled would exceed the limit
+  }
+
+  /**
+   * Takes into the pool a buffer whose bytes were already given back with release(), now that
+   * nothing reads or writes it any more (a read window the socket finished writing after its read
+   * ended), if it is of a pooled size and the pool has room; else leaves it to the garbage collector.
+   */
+  adopt(buffer: Buffer): void {
+    if (this.used + this.freeBytes + buffer.length > this.limit) return;
+    this.pool(buffer);
+  }
+
+  private pool(buffer: Buffer): void {
     const bytes = buffer.length;
-    if (this.poolSize > 0 && bytes === this.poolSize && buffer.byteOffset === 0 && buffer.buffer.byteLength === bytes) {
-      this.free.push(buffer);
+    const free = this.free.get(bytes);
+    if (free && buffer.byteOffset === 0 && buffer.buffer.byteLength === bytes) {
+      free.push(buffer);
+      this.freeBytes += bytes;
     }
-    this.release(bytes); // trims the pool if granted + pooled would exceed the limit
   }
 
   /** Bytes currently granted. */
@@ -131,13 +153,16 @@ export class MemoryBudget {
 
   /** Drops pooled buffers (to the garbage collector) while granted + pooled exceed the limit. */
   private trim(): void {
-    while (this.free.length > 0 && this.used + this.pooled > this.limit) this.free.pop();
+    for (const free of this.free.values()) {
+      while (free.length > 0 && this.used + this.freeBytes > this.limit) this.freeBytes -= free.pop()!.length;
+    }
   }
 
   private buffer(bytes: number): Buffer {
-    if (bytes === this.poolSize) {
-      const pooled = this.free.pop();
-      if (pooled) return pooled;
+    const pooled = this.free.get(bytes)?.pop();
+    if (pooled) {
+      this.freeBytes -= bytes;
+      return pooled;
     }
     this.trim();
     this.allocated++;

@@ -17,6 +17,8 @@ import { Client } from 'minio';
 import type { ByteRange, ListOptions, ObjectInfo, ObjectStore, OpOptions, PresignedReader, PutOptions } from './driver.js';
 import { MemoryBudget } from './budget.js';
 import { IntegrityError, ObjectNotFoundError, StorageUnavailableError } from './errors.js';
+import { S3AnswerError, UnframedAnswerError, readRangeInto } from './s3-range-reader.js';
+import { WindowStream } from './s3-windows.js';
 
 export interface S3Options {
   /** URL of the S3 API, e.g. http://127.0.0.1:8080. */
@@ -50,10 +52,17 @@ export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 
 /** A request whose socket sees no traffic this long fails: a hung store must not hang requests forever. */
 const IDLE_TIMEOUT_MS = 120_000;
-/** Large ranges are read in windows of this size, a few at a time (see getWindows). */
+/** Large ranges are read in windows of this size, a few at a time (see s3-windows.ts). */
 const READ_WINDOW = 8 * 1024 * 1024;
 /** Windows of one read on their way at once, when the memory budget has room. */
 const READ_AHEAD = 4;
+/**
+ * Windows one read holds at most: READ_AHEAD on their way, plus those the client's socket still
+ * writes (a window is handed back once written; see WindowStream).
+ */
+const READ_HELD = READ_AHEAD + 2;
+/** Lifetime of the presigned URL of one window's GET (used at once; the margin is for clock skew). */
+const WINDOW_URL_EXPIRY_S = 15 * 60;
 /** A window that receives nothing for this long is abandoned and fetched again. */
 const WINDOW_STALL_MS = 15_000;
 
@@ -81,9 +90,14 @@ export class S3Store implements ObjectStore, PresignedReader {
   private readonly where: string;
   /** Part buffers and read windows of every transfer of this store share this budget. */
   readonly budget: MemoryBudget;
+  /**
+   * Windows are read straight into their buffers (s3-range-reader.ts) until the store answers in a
+   * way that reader does not take (chunked): then through minio, with a copy, from then on.
+   */
+  private directReads = true;
 
   constructor(private readonly options: S3Options) {
-    this.budget = new MemoryBudget(Math.max(options.memoryBudget ?? DEFAULT_MEMORY_BUDGET, options.partSize), options.partSize);
+    this.budget = new MemoryBudget(Math.max(options.memoryBudget ?? DEFAULT_MEMORY_BUDGET, options.partSize), [options.partSize, READ_WINDOW]);
     const url = new URL(options.endpoint);
     const useSSL = url.protocol === 'https:';
     this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
@@ -150,20 +164,31 @@ export class S3Store implements ObjectStore, PresignedReader {
     options.signal?.throwIfAborted();
     const start = range?.start ?? 0;
     const end = range?.end;
-    let source: AsyncIterable<Buffer>;
     if (end !== undefined && end - start + 1 > 2 * READ_WINDOW) {
-      source = await this.getWindows(key, start, end, options.signal);
-    } else {
-      const length = end === undefined ? 0 : end - start + 1; // 0: to the last byte
-      try {
-        source = await retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal);
-      } catch (err) {
-        // A range that starts at the end of the object is empty, as a file read there is; one with
-        // an end past the object's is not a quietly short read.
-        if (errorCode(err) !== 'InvalidRange') throw this.storeError(err, key);
-        if (end !== undefined) throw new IntegrityError(key, `object ends before the range read (${start}-${end})`);
-        source = Readable.from([]);
-      }
+      const stream = await WindowStream.open(
+        {
+          budget: this.budget,
+          windowSize: READ_WINDOW,
+          readAhead: READ_AHEAD,
+          maxHeld: READ_HELD,
+          fetch: (from, into, signal) => this.call(key, () => retried(() => this.readWindow(key, from, into, signal), signal)),
+        },
+        start,
+        end,
+        options.signal,
+      );
+      return stream;
+    }
+    let source: AsyncIterable<Buffer>;
+    const length = end === undefined ? 0 : end - start + 1; // 0: to the last byte
+    try {
+      source = await retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal);
+    } catch (err) {
+      // A range that starts at the end of the object is empty, as a file read there is; one with
+      // an end past the object's is not a quietly short read.
+      if (errorCode(err) !== 'InvalidRange') throw this.storeError(err, key);
+      if (end !== undefined) throw new IntegrityError(key, `object ends before the range read (${start}-${end})`);
+      source = Readable.from([]);
     }
     return this.relay(source, key, options.signal, end === undefined ? undefined : end - start + 1);
   }
@@ -310,102 +335,54 @@ export class S3Store implements ObjectStore, PresignedReader {
   }
 
   /**
-   * A large range as consecutive windows fetched a few at a time and streamed in order: one GET
-   * stream from Swift or S3 is slower than the client's link, several in parallel are not. The
-   * first window is guaranteed by the memory budget, more are fetched ahead only while it has room;
-   * a window is fetched ahead only when the consumer asks for the next one (back-pressure). A
-   * window that fails or stalls is fetched again by itself, not the whole range.
+   * Fills `into` with the object's bytes from `from` on; a stall fails as ETIMEDOUT (retried).
+   * Settles only once nothing writes `into` any more.
    */
-  private async getWindows(key: string, start: number, end: number, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
-    const budget = this.budget;
-    // Fetched and not yet consumed, in order; each holds its bytes of the budget.
-    const windows: Array<{ promise: Promise<Buffer[]>; bytes: number }> = [];
-    let next = start;
-    const nextBytes = () => Math.min(READ_WINDOW, end - next + 1);
-    const launch = (bytes: number) => {
-      const from = next;
-      const promise = this.call(key, () => retried(() => this.readWindow(key, from, bytes, signal), signal));
-      promise.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
-      windows.push({ promise, bytes });
-      next += bytes;
-    };
-    const readAhead = () => {
-      while (next <= end && windows.length < READ_AHEAD && budget.tryAcquire(nextBytes())) launch(nextBytes());
-    };
-    const abandon = async () => {
-      const left = windows.splice(0);
-      await Promise.allSettled(left.map((w) => w.promise));
-      for (const w of left) budget.release(w.bytes);
-    };
-    // The guaranteed window: waits for room in the budget.
-    await budget.acquire(nextBytes(), signal);
-    launch(nextBytes());
-    readAhead();
-    // The first window is awaited here, so a missing object fails get() itself, as the contract says.
-    try {
-      await windows[0]!.promise;
-    } catch (err) {
-      await abandon();
-      throw err;
-    }
-    return (async function* () {
-      try {
-        while (windows.length > 0) {
-          const window = windows[0]!;
-          const chunks = await window.promise;
-          readAhead();
-          yield* chunks;
-          // Consumed: its budget goes to the windows after it.
-          windows.shift();
-          budget.release(window.bytes);
-          if (windows.length === 0 && next <= end) {
-            await budget.acquire(nextBytes(), signal);
-            launch(nextBytes());
-          }
-          readAhead();
-        }
-      } finally {
-        await abandon();
-      }
-    })();
-  }
-
-  /** One window of an object, in the chunks it arrived in (no copy); stalls fail as ETIMEDOUT (retried). */
-  private async readWindow(key: string, from: number, length: number, signal?: AbortSignal): Promise<Buffer[]> {
+  private async readWindow(key: string, from: number, into: Buffer, signal: AbortSignal): Promise<void> {
     const stallMs = this.options.readStallMs ?? WINDOW_STALL_MS;
-    const response = await this.client.getPartialObject(this.options.bucket, this.name(key), from, length);
-    const chunks: Buffer[] = [];
+    if (this.directReads) {
+      // Signed here, without a round trip (the client knows its region).
+      const url = await this.client.presignedGetObject(this.options.bucket, this.name(key), WINDOW_URL_EXPIRY_S);
+      try {
+        return await readRangeInto({ url, from, into, key, stallMs, signal });
+      } catch (err) {
+        if (!(err instanceof UnframedAnswerError)) throw err;
+        this.directReads = false;
+      }
+    }
+    const response = await this.client.getPartialObject(this.options.bucket, this.name(key), from, into.length);
     let received = 0;
     await new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout;
+      let settled = false;
+      const timer = globalThis.setTimeout(() => fail(Object.assign(new Error(`window at ${from} of ${key} stalled for ${stallMs / 1000} s`), { code: 'ETIMEDOUT' })), stallMs);
       const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         response.destroy();
         reject(err);
       };
-      const arm = () => {
-        clearTimeout(timer);
-        timer = globalThis.setTimeout(() => fail(Object.assign(new Error(`window at ${from} of ${key} stalled for ${stallMs / 1000} s`), { code: 'ETIMEDOUT' })), stallMs);
-      };
-      const onAbort = () => fail(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      arm();
+      const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
       response.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
+        if (settled) return;
+        if (received + chunk.length > into.length) return fail(new Error(`s3 answer for ${key} has more bytes than the range read at ${from} (${into.length})`));
+        chunk.copy(into, received);
         received += chunk.length;
-        arm();
+        timer.refresh();
       });
       response.once('error', fail);
       response.once('end', () => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         // A response that ends cleanly but short: the object is shorter than the range.
-        if (received !== length) reject(new IntegrityError(key, `object ends at ${from + received}, before the end of the range read (${from + length})`));
+        if (received !== into.length) reject(new IntegrityError(key, `object ends at ${from + received}, before the end of the range read (${from + into.length})`));
         else resolve();
       });
     });
-    return chunks;
   }
 
   /** The object's bytes as a stream whose errors are storage errors and which the signal destroys. */
@@ -631,6 +608,7 @@ async function retried<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T
 }
 
 function isTransient(err: unknown): boolean {
+  if (err instanceof S3AnswerError) return RETRYABLE_STATUS.test(String(err.status));
   const code = errorCode(err);
   if (code !== undefined && TRANSIENT_CODES.has(code)) return true;
   const status = /Retryable HTTP status: (\d{3})/.exec(err instanceof Error ? err.message : String(err))?.[1];
