@@ -101,6 +101,12 @@ export class DeadlineStore implements ObjectStore {
       throw err;
     }
     const watched = Readable.from(this.watchReads(stream, key, controller, link.release), { objectMode: false });
+    // Destroyed before its first read (a body koa never sends: HEAD, a client gone before the
+    // response), the generator above never ran, so neither does its finally: close here too.
+    watched.once('close', () => {
+      link.release();
+      stream.destroy();
+    });
     // The chunks pass through unchanged: a consumer that hands them back reaches the driver's pool.
     if (isRecycling(stream)) Object.assign(watched, { recycle: (chunk: Buffer) => stream.recycle(chunk) });
     return watched;

@@ -389,8 +389,10 @@ export class S3Store implements ObjectStore, PresignedReader {
   private relay(source: AsyncIterable<Buffer>, key: string, signal?: AbortSignal, expected?: number): Readable {
     const toStoreError = (err: unknown) => this.storeError(err, key);
     // Destroying the result returns the generator, which destroys the response under it.
+    let started = false;
     const out = Readable.from(
       (async function* () {
+        started = true;
         let received = 0;
         try {
           for await (const chunk of source) {
@@ -404,6 +406,11 @@ export class S3Store implements ObjectStore, PresignedReader {
       })(),
       { objectMode: false },
     );
+    // Destroyed before its first read, the generator never ran and cannot close its source, the
+    // response under it (its socket stays taken): close it here.
+    out.once('close', () => {
+      if (!started && source instanceof Readable) source.destroy();
+    });
     return signal ? addAbortSignal(signal, out) : out;
   }
 
