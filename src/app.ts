@@ -36,6 +36,7 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
     if (ctx && clientWentAway(ctx, err)) noteClientGone(ctx, logger, err);
     else ((ctx?.state?.log as Logger | undefined) ?? logger).error({ err }, 'response stream failed');
   });
+  app.use(closeListenerRoom);
   app.use(httpMetrics(metrics));
   app.use(requestLog(logger));
   app.use(auditContext(registry.audit));
@@ -60,4 +61,16 @@ export function createApp({ config, registry, maintenance, logger, metrics }: Ap
     throw new HttpError(404, 'NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
   });
   return app;
+}
+
+/**
+ * A streamed response carries about a dozen 'close' listeners, each removed when it closes: ours
+ * (in-flight tracking, request log, metrics, the request's abort signal, a recycling body) and
+ * koa's (on-finished, the body's pipeline). Above Node's default of ten, Node warns of a leak that
+ * is not one, once per response: a line on stderr for every encrypted or S3 pull.
+ */
+const RESPONSE_CLOSE_LISTENERS = 20;
+function closeListenerRoom(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  ctx.res.setMaxListeners(RESPONSE_CLOSE_LISTENERS);
+  return next();
 }
