@@ -14,6 +14,31 @@ export const READ_AHEAD = 2;
 export const WRITE_BATCH = 2 * 1024 * 1024;
 /** While a large object is written, its data is flushed to disk in the background this often. */
 export const FLUSH_EVERY = 32 * 1024 * 1024;
+/** Read buffers kept for the next read once their stream is done with them (16 MiB at most). */
+export const IDLE_READ_BUFFERS = 8;
+
+/**
+ * Read buffers handed back by consumers, shared by every stream of the process. A fresh 2 MiB
+ * buffer costs the kernel 512 page faults on its first fill and the GC a late free, so a pull of
+ * 22 layers (a stream each) cost 0.8 CPU s per GB against 0.5 for one large blob (docs/memory.md).
+ * Every buffer here was written to its socket completely; its old bytes are overwritten by the next
+ * read before anything sees them (a short read fails the stream).
+ */
+const idleReadBuffers: Buffer[] = [];
+
+let allocated = 0;
+
+/** Read buffers of READ_CHUNK bytes allocated so far (tests read it). */
+export function readBuffersAllocated(): number {
+  return allocated;
+}
+
+function readBuffer(): Buffer {
+  const idle = idleReadBuffers.pop();
+  if (idle) return idle;
+  allocated++;
+  return Buffer.allocUnsafeSlow(READ_CHUNK);
+}
 
 /**
  * Streams bytes [start, end) of an open file, READ_CHUNK at a time with READ_AHEAD reads on their
@@ -24,9 +49,8 @@ export class FileRangeStream extends Readable implements RecyclingStream {
   private next: number;
   private readonly pending: Array<Promise<Buffer>> = [];
   private pumping = false;
-  /** Buffers this stream allocated, and those of them handed back by the consumer. */
+  /** Buffers this stream handed out and the consumer has not handed back yet. */
   private readonly own = new WeakSet<ArrayBuffer>();
-  private readonly free: Buffer[] = [];
 
   constructor(
     private readonly handle: FileHandle,
@@ -65,15 +89,15 @@ export class FileRangeStream extends Readable implements RecyclingStream {
    */
   recycle(chunk: Buffer): void {
     const ab = chunk.buffer as ArrayBuffer;
-    if (this.own.has(ab) && this.free.length < READ_AHEAD + 1) {
-      this.own.delete(ab);
-      this.free.push(Buffer.from(ab, 0, ab.byteLength));
-    }
+    if (!this.own.has(ab)) return;
+    this.own.delete(ab);
+    if (idleReadBuffers.length < IDLE_READ_BUFFERS && ab.byteLength === READ_CHUNK) idleReadBuffers.push(Buffer.from(ab, 0, READ_CHUNK));
   }
 
   private buffer(length: number): Buffer {
-    const reused = this.free.pop();
-    const buffer = reused && reused.length >= length ? reused.subarray(0, length) : Buffer.allocUnsafeSlow(length);
+    // Small reads (documents, the tail of a blob) get a buffer of their own: the pool is for the
+    // chunks of large reads, which a recycling consumer hands back.
+    const buffer = length > READ_CHUNK / 2 ? readBuffer().subarray(0, length) : Buffer.allocUnsafeSlow(length);
     this.own.add(buffer.buffer as ArrayBuffer);
     return buffer;
   }
