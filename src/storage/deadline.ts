@@ -12,14 +12,16 @@
 //   reports through onMemoryWait), and when it does not confirm within `callMs` after the last
 //   byte (plus the time to drain what the driver may still buffer, up to 64 MiB, at 1 MiB/s). A
 //   long healthy transfer is never cut.
-// - The call's AbortSignal (the caller's, joined with the deadline) goes down to the driver. A
-//   driver that cannot cancel (minio's calls take no signal) is abandoned: the caller gets its
-//   answer now, the abandoned request ends at the driver's socket idle timeout, and until then it
-//   still counts as in flight, so a hung store cannot accumulate calls without bound. Streaming
-//   writes, which last as long as their client sends, hold at most half of maxInFlight.
+// - The call's AbortSignal (the caller's, joined with the deadline) goes down to the driver, which
+//   ends its requests (the S3 driver destroys them). A driver that does not is abandoned: the
+//   caller gets its answer now, and the call counts as in flight until it ends, so a hung store
+//   cannot accumulate calls without bound. Streaming writes, which last as long as their client
+//   sends, hold at most half of maxInFlight.
 // - After `breakerThreshold` consecutive calls past their deadline the breaker opens: calls fail at
 //   once for `breakerCooldownMs`, then one trial call goes through; its success closes the
-//   breaker, so service resumes by itself when the store answers again.
+//   breaker, so service resumes by itself when the store answers again. Writes waiting for the
+//   memory budget fail when it opens: the buffers they wait for are held by writes the hung store
+//   does not answer, so they would wait for those to fail one by one.
 import { Readable } from 'node:stream';
 import type { ByteRange, KeyStatus, ListOptions, ObjectInfo, ObjectStore, OpOptions, PutOptions } from './driver.js';
 import { canPresign, canReportKeys, isRecycling } from './driver.js';
@@ -44,6 +46,9 @@ export class StoreDeadlineError extends StorageUnavailableError {
   }
 }
 
+/** A call given up because the breaker opened while it waited (not the store's answer to it). */
+export class StoreDownError extends StorageUnavailableError {}
+
 type Breaker = { state: 'closed'; failures: number } | { state: 'open'; until: number } | { state: 'trial'; until: number };
 
 export class DeadlineStore implements ObjectStore {
@@ -56,6 +61,8 @@ export class DeadlineStore implements ObjectStore {
   /** Streaming writes in flight: they last as long as their client sends (counted in inFlight too). */
   private writesInFlight = 0;
   private breaker: Breaker = { state: 'closed', failures: 0 };
+  /** Streaming writes now waiting for the driver's memory budget: failed when the breaker opens. */
+  private readonly waitingForMemory = new Set<AbortController>();
   private readonly threshold: number;
   private readonly cooldownMs: number;
 
@@ -135,6 +142,9 @@ export class DeadlineStore implements ObjectStore {
     const onMemoryWait = (waiting: boolean) => {
       waitingForMemory = waiting;
       clearTimeout(timer);
+      if (waiting) this.waitingForMemory.add(controller);
+      else this.waitingForMemory.delete(controller);
+      if (waiting && this.breaker.state !== 'closed') controller.abort(new StoreDownError(`the store is not answering (put ${key} gave up waiting for memory)`));
       if (!waiting && pending) stall(pending.ms, pending.what);
       options.onMemoryWait?.(waiting);
     };
@@ -172,6 +182,7 @@ export class DeadlineStore implements ObjectStore {
       return await this.call(`put ${key}`, options, (signal) => this.inner.put(key, watched, { size: options.size, signal, onMemoryWait }), controller, false);
     } finally {
       this.writesInFlight--;
+      this.waitingForMemory.delete(controller);
       calm();
     }
   }
@@ -237,6 +248,8 @@ export class DeadlineStore implements ObjectStore {
         this.failed();
         throw reason;
       }
+      // Given up because the breaker opened: says nothing new about the store.
+      if (controller.signal.aborted && reason instanceof StoreDownError) throw reason;
       // Any other answer (not found, refused connection, ...) came fast: the store is not hung.
       if (!options.signal?.aborted) this.succeeded();
       throw err;
@@ -268,7 +281,13 @@ export class DeadlineStore implements ObjectStore {
   private failed(): void {
     const b = this.breaker;
     const failures = b.state === 'closed' ? b.failures + 1 : this.threshold;
-    this.breaker = failures >= this.threshold ? { state: 'open', until: Date.now() + this.cooldownMs } : { state: 'closed', failures };
+    if (failures < this.threshold) {
+      this.breaker = { state: 'closed', failures };
+      return;
+    }
+    this.breaker = { state: 'open', until: Date.now() + this.cooldownMs };
+    for (const waiting of [...this.waitingForMemory]) waiting.abort(new StoreDownError('the store is not answering (a put waiting for memory given up)'));
+    this.waitingForMemory.clear();
   }
 
   /** A read's bytes, failing when the store sends nothing for idleMs while the reader waits. */

@@ -8,6 +8,7 @@
 // minio's own putObject is not used for streams: with an unknown size it buffers one part of
 // ~560 MB (5 TiB / 10,000 parts), and for large known sizes it resumes any pending upload of the
 // same key (findUploadId), which mixes the parts of concurrent writers, and never aborts on failure.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -52,6 +53,22 @@ export const DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024;
 
 /** A request whose socket sees no traffic this long fails: a hung store must not hang requests forever. */
 const IDLE_TIMEOUT_MS = 120_000;
+/** Aborting a failed multipart upload is best effort: on a hung store it is given up after this. */
+const ABORT_UPLOAD_TIMEOUT_MS = 10_000;
+
+/**
+ * The signal of the store call whose minio requests are being made. minio's calls take no signal,
+ * so the transport (withIdleTimeout) reads it here and destroys its request when it aborts: a call
+ * given up by its deadline or its client ends its requests at once, and a part buffer a hung
+ * request was sending goes back to the budget then, not at the 120 s socket timeout (uploads
+ * waiting for that buffer waited as long).
+ */
+const callSignal = new AsyncLocalStorage<AbortSignal>();
+
+/** Runs `op` with its minio requests bound to `signal`. */
+function bound<T>(signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {
+  return signal ? callSignal.run(signal, op) : op();
+}
 /** Large ranges are read in windows of this size, a few at a time (see s3-windows.ts). */
 const READ_WINDOW = 8 * 1024 * 1024;
 /** Windows of one read on their way at once, when the memory budget has room. */
@@ -146,14 +163,14 @@ export class S3Store implements ObjectStore, PresignedReader {
     if (body instanceof Uint8Array && body.byteLength <= this.options.partSize) {
       options.signal?.throwIfAborted();
       const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      await this.call(key, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), options.signal));
+      await this.call(key, () => bound(options.signal, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), options.signal)));
       return bytes.length;
     }
     // Larger arrays take the stream path: cut into parts like any body.
     const source = body instanceof Uint8Array ? Readable.from([body]) : body;
     const size = body instanceof Uint8Array ? body.byteLength : options.size;
     try {
-      return await this.putStream(key, source, size, options.signal, options.onMemoryWait);
+      return await bound(options.signal, () => this.putStream(key, source, size, options.signal, options.onMemoryWait));
     } catch (err) {
       source.destroy();
       throw err;
@@ -182,7 +199,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     let source: AsyncIterable<Buffer>;
     const length = end === undefined ? 0 : end - start + 1; // 0: to the last byte
     try {
-      source = await retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal);
+      source = await bound(options.signal, () => retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal));
     } catch (err) {
       // A range that starts at the end of the object is empty, as a file read there is; one with
       // an end past the object's is not a quietly short read.
@@ -196,7 +213,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
     options.signal?.throwIfAborted();
     try {
-      const st = await retried(() => this.client.statObject(this.options.bucket, this.name(key)), options.signal);
+      const st = await bound(options.signal, () => retried(() => this.client.statObject(this.options.bucket, this.name(key)), options.signal));
       return { key, size: st.size, modified: st.lastModified };
     } catch (err) {
       const wrapped = this.storeError(err, key);
@@ -208,7 +225,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     options.signal?.throwIfAborted();
     try {
-      await retried(() => this.client.removeObject(this.options.bucket, this.name(key)), options.signal);
+      await bound(options.signal, () => retried(() => this.client.removeObject(this.options.bucket, this.name(key)), options.signal));
     } catch (err) {
       const wrapped = this.storeError(err, key);
       if (!(wrapped instanceof ObjectNotFoundError)) throw wrapped;
@@ -223,10 +240,12 @@ export class S3Store implements ObjectStore, PresignedReader {
     do {
       options.signal?.throwIfAborted();
       const page = await this.call(prefix, () =>
-        retried(
-          // start-after only matters on the first page; the continuation token carries it on.
-          () => this.client.listObjectsV2Query(bucket, this.name(prefix), token, '', 1000, token ? '' : startAfter),
-          options.signal,
+        bound(options.signal, () =>
+          retried(
+            // start-after only matters on the first page; the continuation token carries it on.
+            () => this.client.listObjectsV2Query(bucket, this.name(prefix), token, '', 1000, token ? '' : startAfter),
+            options.signal,
+          ),
         ),
       );
       for (const obj of page.objects) {
@@ -269,7 +288,7 @@ export class S3Store implements ObjectStore, PresignedReader {
         if (!first.done) buffers.recycle(first.value);
         return bytes.length;
       }
-      return await this.putMultipart(key, first.value, parts, (part, failure) => buffers.recycle(part, failure), signal);
+      return await this.putMultipart(key, first.value, parts, buffers, signal);
     } finally {
       buffers.close();
     }
@@ -283,9 +302,10 @@ export class S3Store implements ObjectStore, PresignedReader {
     key: string,
     head: Buffer,
     parts: AsyncIterable<Buffer>,
-    recycle: (part: Buffer, failure?: Error) => void,
+    buffers: PartBuffers,
     signal?: AbortSignal,
   ): Promise<number> {
+    const recycle = (part: Buffer, failure?: Error) => buffers.recycle(part, failure);
     const { bucket, concurrency } = this.options;
     const name = this.name(key);
     const uploadID = await this.call(key, () => this.client.initiateNewMultipartUpload(bucket, name, {}));
@@ -327,9 +347,12 @@ export class S3Store implements ObjectStore, PresignedReader {
       await this.call(key, () => this.client.completeMultipartUpload(bucket, name, uploadID, etags));
       return total;
     } catch (err) {
+      // Parts still on their way end soon: with the signal aborted their requests are destroyed.
       await Promise.allSettled(inFlight);
+      // The buffers go back to the budget before the abort, which a hung store does not answer.
+      buffers.close();
       // Best effort: if the store is down the upload stays, invisible, until the store expires it.
-      await this.client.abortMultipartUpload(bucket, name, uploadID).catch(() => undefined);
+      await bound(AbortSignal.timeout(ABORT_UPLOAD_TIMEOUT_MS), () => this.client.abortMultipartUpload(bucket, name, uploadID)).catch(() => undefined);
       throw err;
     }
   }
@@ -580,7 +603,10 @@ function asBuffer(chunk: unknown): Buffer {
   return Buffer.from(String(chunk));
 }
 
-/** Fails a request whose socket stays silent for `ms` (connect included), as ETIMEDOUT. */
+/**
+ * Fails a request whose socket stays silent for `ms` (connect included), as ETIMEDOUT, and
+ * destroys it when the signal of the call that made it aborts (see callSignal).
+ */
 function withIdleTimeout(base: typeof http | typeof https, ms: number): { request: typeof http.request } {
   const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void) => {
     const req = base.request(options, (res) => {
@@ -590,6 +616,15 @@ function withIdleTimeout(base: typeof http | typeof https, ms: number): { reques
       callback?.(res);
     });
     req.setTimeout(ms, () => req.destroy(Object.assign(new Error(`no answer from the store for ${ms / 1000} s`), { code: 'ETIMEDOUT' })));
+    const signal = callSignal.getStore();
+    if (signal) {
+      const abort = () => req.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      if (signal.aborted) process.nextTick(abort);
+      else {
+        signal.addEventListener('abort', abort, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', abort));
+      }
+    }
     return req;
   };
   return { request: request as typeof http.request };
