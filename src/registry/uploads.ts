@@ -123,6 +123,45 @@ export class Uploads {
       await this.cancel(repo, id);
       throw digestInvalid('digest mismatch', { expected: digest, computed: actual });
     }
+    return this.commit(repo, state, digest, options);
+  }
+
+  /**
+   * A whole blob in one request (POST ?digest= with the body). Its session exists only so that the
+   * collector leaves the part alone until a blob index refers to it (src/retention/upload-data.ts):
+   * it is written once and never read back or updated, which saves three store calls of the
+   * general path (a monolithic upload is what volume pushes send for every chunk).
+   */
+  async putWhole(repo: string, digest: string, body: Readable | undefined, options: AppendOptions = {}): Promise<BlobIndex> {
+    const { algorithm } = parseDigest(digest);
+    const state = await this.start(repo, options);
+    this.hashes.delete(state.id); // this session never takes a second chunk
+    let committing = false;
+    try {
+      const hash = newHash(algorithm);
+      const key = paths.uploadPartKey(state.id, 0, randomBytes(4).toString('hex'));
+      const written = body ? await this.store.put(key, hashing(body, hash), { signal: options.signal, size: options.length }) : 0;
+      if (options.length !== undefined && written !== options.length) {
+        throw new RegistryError('SIZE_INVALID', 'chunk length does not match the declared size', { declared: options.length, received: written });
+      }
+      const actual = `${algorithm}:${hash.digest('hex')}`;
+      if (actual !== digest) throw digestInvalid('digest mismatch', { expected: digest, computed: actual });
+      // An empty body left an empty part: the blob has none.
+      if (body && written === 0) await this.store.delete(key);
+      const parts = written === 0 ? [] : [{ key, size: written }];
+      committing = true;
+      return await this.commit(repo, { ...state, offset: written, parts }, digest, options);
+    } catch (err) {
+      // Before the commit nothing refers to the part: the session goes, and its data with it.
+      // From the commit on, the part may be the blob's: the session is left to expire.
+      if (!committing) await this.removeSession(state.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Makes the session's parts the blob `digest` (verified by the caller) and links it into `repo`. */
+  private async commit(repo: string, state: UploadState, digest: string, options: OpOptions): Promise<BlobIndex> {
+    const id = state.id;
     const committedAt = Date.now();
     let outcome = await this.blobs.commit(digest, state.offset, state.parts, options);
     // A cancel or expiry racing this commit may have removed the parts: never answer 201 then.

@@ -2,6 +2,7 @@
 // Monolithic (POST ?digest=), POST then PUT, streamed PATCH, chunked PATCH with Content-Range,
 // status (GET), cancel (DELETE) and cross-repository mount (POST ?mount=&from=).
 import type { Context } from 'koa';
+import type { BlobIndex } from '../../registry/blobs.js';
 import { parseDigest } from '../../registry/digest.js';
 import { RegistryError, digestInvalid } from '../../registry/errors.js';
 import { isValidName } from '../../registry/names.js';
@@ -33,9 +34,15 @@ export async function startUpload(route: Route): Promise<void> {
   const digest = queryParam(ctx, 'digest');
   if (digest !== undefined) {
     parseDigest(digest);
-    const state = await registry.uploads.start(repo, { signal });
-    await appendBody(route, state);
-    await commit(route, state.id, digest);
+    if (ctx.get('Content-Range')) {
+      // A chunk range on a monolithic upload is checked as on any chunk (it must start at 0).
+      const state = await registry.uploads.start(repo, { signal });
+      await appendBody(route, state);
+      await commit(route, state.id, digest);
+      return;
+    }
+    const body = hasBody(ctx) ? ctx.req : undefined;
+    respondCommitted(ctx, repo, await registry.uploads.putWhole(repo, digest, body, { length: contentLength(ctx), signal }));
     return;
   }
   if (hasBody(ctx)) ctx.req.resume(); // a body without ?digest= carries nothing we can use
@@ -74,7 +81,10 @@ export async function cancelUpload({ ctx, repo, ref, registry }: Route): Promise
 }
 
 async function commit({ ctx, repo, registry, signal }: Route, id: string, digest: string): Promise<void> {
-  const index = await registry.uploads.complete(repo, id, digest, { signal });
+  respondCommitted(ctx, repo, await registry.uploads.complete(repo, id, digest, { signal }));
+}
+
+function respondCommitted(ctx: Context, repo: string, index: BlobIndex): void {
   ctx.set('Location', blobLocation(repo, index.digest));
   ctx.set('Docker-Content-Digest', index.digest);
   emptyResponse(ctx, 201);
