@@ -144,7 +144,10 @@ export class DeadlineStore implements ObjectStore {
       clearTimeout(timer);
       if (waiting) this.waitingForMemory.add(controller);
       else this.waitingForMemory.delete(controller);
-      if (waiting && this.breaker.state !== 'closed') controller.abort(new StoreDownError(`the store is not answering (put ${key} gave up waiting for memory)`));
+      // Only while the breaker is open: in its trial this put may be the trial call itself (given
+      // up, it would report nothing and hold the trial), and if the trial fails, failed() below
+      // gives up every put then waiting.
+      if (waiting && this.breaker.state === 'open') controller.abort(new StoreDownError(`the store is not answering (put ${key} gave up waiting for memory)`));
       if (!waiting && pending) stall(pending.ms, pending.what);
       options.onMemoryWait?.(waiting);
     };
