@@ -34,6 +34,8 @@ export const EXIT = {
   config: 6,
   /** verify found damaged blobs. */
   damaged: 7,
+  /** status: a watched system is out of its recovery point objective (for cron and monitoring). */
+  outOfRpo: 8,
 } as const;
 
 export class CliError extends Error {

@@ -1,7 +1,7 @@
 // `dr-registry points list|pin|unpin|restore` and `dr-registry status`: the recovery site's view
 // of a running registry, through its admin API.
 import { parseArgs } from 'node:util';
-import { usageError, type Command } from './command.js';
+import { EXIT, usageError, type Command } from './command.js';
 import { AdminClient, REMOTE_HELP, REMOTE_OPTIONS, humanSeconds, table } from './remote.js';
 
 interface PointsAnswer {
@@ -121,7 +121,8 @@ export const statusCommand: Command = {
   usage: `usage: dr-registry status [connection options]
 
 Every repository of the registry with the age of its newest recovery point against its recovery
-point objective (rpo.maxAge, rpo.rules): OUT OF RPO when a system stopped pushing.
+point objective (rpo.maxAge, rpo.rules): OUT OF RPO when a system stopped pushing. Exits 8
+when any watched system is out of RPO, so a cron job or a monitoring check can alert on it.
 
 ${REMOTE_HELP}
 `,
@@ -130,9 +131,10 @@ ${REMOTE_HELP}
     if (positionals.length > 0) throw usageError(`status takes no arguments, not ${positionals.join(' ')}`);
     const client = await AdminClient.connect(values);
     const answer = await client.call<SystemsAnswer>('GET', '/systems');
+    const code = answer.outOfRpo > 0 ? EXIT.outOfRpo : EXIT.ok;
     if (values.json) {
       process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
-      return 0;
+      return code;
     }
     const rows = answer.systems.map((s) => [
       s.repository,
@@ -146,6 +148,6 @@ ${REMOTE_HELP}
       table(['SYSTEM', 'LAST PUSH', 'AGE', 'RPO', 'POINTS', 'STATE'], rows) +
         `${answer.outOfRpo} of ${answer.systems.filter((s) => s.withinRpo !== null).length} watched system(s) out of RPO\n`,
     );
-    return 0;
+    return code;
   },
 };

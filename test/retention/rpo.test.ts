@@ -2,6 +2,7 @@
 // admin API, the metrics and `dr-registry status` within one interval.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectiveFor, summarize, systemStatus, type RpoRules } from '../../src/retention/rpo.js';
+import { EXIT } from '../../src/cli/command.js';
 import { runCli, waitFor } from '../helpers/cli.js';
 import { startRegistryProcess, type RegistryProcess } from '../helpers/process.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -109,7 +110,8 @@ describe('RPO monitoring of a running registry', () => {
     const flipped = waitFor(async () => ((await system('dr/db'))?.withinRpo === false ? Date.now() : undefined), interval + 2000, 'dr/db out of RPO');
     // (dr/db may already be late by the time a child process answers: its table line is checked below.)
     const ok = await runCli(['status', '--url', registry.url], env);
-    expect(ok.code).toBe(0);
+    // 8 (EXIT.outOfRpo) exactly when the table shows a system out of RPO.
+    expect(ok.code).toBe(/OUT OF RPO$/m.test(ok.stdout) ? EXIT.outOfRpo : EXIT.ok);
     expect(ok.stdout).toMatch(/^SYSTEM\s+LAST PUSH\s+AGE\s+RPO\s+POINTS\s+STATE$/m);
     expect(ok.stdout).toMatch(/^dr\/web\s+\S+\s+\S+\s+1h\s+1\s+ok$/m);
     expect(ok.stdout).toMatch(/^base\/os\s.*not watched$/m);
@@ -127,8 +129,10 @@ describe('RPO monitoring of a running registry', () => {
     const red = await runCli(['status', '--url', registry.url], env);
     expect(red.stdout).toMatch(/^dr\/db\s.*OUT OF RPO$/m);
     expect(red.stdout).toMatch(/^1 of 2 watched system\(s\) out of RPO$/m);
-    const json = JSON.parse((await runCli(['status', '--json', '--url', registry.url], env)).stdout) as { outOfRpo: number };
-    expect(json.outOfRpo).toBe(1);
+    expect(red.code).toBe(EXIT.outOfRpo);
+    const redJson = await runCli(['status', '--json', '--url', registry.url], env);
+    expect((JSON.parse(redJson.stdout) as { outOfRpo: number }).outOfRpo).toBe(1);
+    expect(redJson.code).toBe(EXIT.outOfRpo);
     expect(pushed.digest).toMatch(/^sha256:/);
   }, 120_000);
 
