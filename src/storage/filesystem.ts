@@ -235,10 +235,24 @@ export class FilesystemStore implements ObjectStore {
         await fs.rename(tmpFile, target);
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 100) throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        // Node's recursive mkdir answers ENOTDIR, not ENOENT, when a parent it has just seen is
+        // pruned before it looks again (a put failed so in CI, about 1 in 10,000 with several
+        // processes churning one folder). A real file in the way is not a race: fail at once.
+        const raced = code === 'ENOENT' || (code === 'ENOTDIR' && !(await this.fileInTheWay(path.dirname(target))));
+        if (!raced || attempt >= 100) throw err;
         await new Promise((r) => setTimeout(r, Math.min(attempt, 10)));
       }
     }
+  }
+
+  /** True when `dir` or one of its parents under the root exists and is not a directory. */
+  private async fileInTheWay(dir: string): Promise<boolean> {
+    for (; dir.startsWith(this.root + path.sep); dir = path.dirname(dir)) {
+      const st = await fs.lstat(dir).catch(() => undefined);
+      if (st) return !st.isDirectory();
+    }
+    return false;
   }
 
   private async pruneEmptyParents(dir: string): Promise<void> {
