@@ -124,7 +124,7 @@ Every repository of the registry with the age of its newest recovery point again
 point objective (rpo.maxAge, rpo.rules): OUT OF RPO when a system stopped pushing. Exits 8
 when any watched system is out of RPO, so a cron job or a monitoring check can alert on it.
 
-${REMOTE_HELP}
+${REMOTE_HELP}, 8 a watched system out of RPO
 `,
   async run(args) {
     const { values, positionals } = parseArgs({ args, allowPositionals: true, options: REMOTE_OPTIONS });
