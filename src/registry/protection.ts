@@ -5,7 +5,7 @@
 // - A manifest a tag points at cannot be deleted by digest (delete the tag first: the point stays
 //   in the tag's history, restorable).
 // - The lock (retention.lock): a recovery point younger than the lock cannot be deleted, pruned,
-//   unpinned or collected, whoever asks. The lock's history lives in the store, one object per
+//   unpinned or collected, whoever asks; nor can a manifest that refers to it (a signature, SBOM). The lock's history lives in the store, one object per
 //   value ever set (settings/lock/...), so every replica computes the same answer and a restart
 //   with a lower configured value cannot shorten it. docs/immutability.md explains the rules.
 import { randomBytes } from 'node:crypto';
@@ -202,6 +202,20 @@ export class Protection {
         manifest: holder,
       });
     }
+  }
+
+  /**
+   * Throws DENIED while the manifest a referrer refers to (its subject: the point a signature, SBOM
+   * or attestation is about) is locked. Without its signature a point may not run where signatures
+   * are checked, so a stolen credential could make a locked point useless without touching it.
+   */
+  async assertReferrerDeletable(repo: string, digest: string, subject: string): Promise<void> {
+    const { lockedUntil } = await this.of(repo, subject);
+    if (!lockedUntil) return;
+    throw denied(
+      `manifest refers to recovery point ${subject}, which is locked until ${lockedUntil.toISOString()} (retention.lock): nobody can delete its signatures, SBOMs or attestations before then`,
+      { repository: repo, digest, subject, lockedUntil: lockedUntil.toISOString() },
+    );
   }
 
   /** A current, pinned or locked manifest of `repo` other than `digest` that reaches `digest`. */

@@ -175,6 +175,36 @@ describe('a locked recovery point resists every destructive path', () => {
     expect(byTag.json!.errors![0]!.message).toMatch(/tag latest points at a recovery point locked until/);
   });
 
+  it('a signature of a locked point cannot be deleted either (a recovery site that checks signatures could not run it)', async () => {
+    // A cosign-style signature: an artifact manifest whose subject is the point, pushed by the user
+    // with every right (the kind of credential ransomware steals).
+    const token = await rootToken();
+    const empty = Buffer.from('{}');
+    const signature = Buffer.from('signature of wed');
+    for (const blob of [empty, signature]) {
+      const r = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: blob, headers: { Authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(201);
+    }
+    const subject = points[2]!;
+    const referrer = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: empty.length },
+        layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256(signature), size: signature.length }],
+        subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.bytes.length },
+      }),
+    );
+    expect((await v2('PUT', sha256(referrer), referrer)).status).toBe(201);
+
+    const res = await v2('DELETE', sha256(referrer));
+    expect(res.status).toBe(403);
+    expect(res.json!.errors![0]).toMatchObject({ code: 'DENIED', message: expect.stringMatching(/refers to recovery point sha256:\w+, which is locked until .* \(retention\.lock\)/) });
+    const listed = await fetch(`${registry.url}/v2/${repo}/referrers/${subject.digest}`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(((await listed.json()) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest)).toContain(sha256(referrer));
+  });
+
   it('the admin token: unpin is refused, lowering the lock only takes effect after the lock in force', async () => {
     const unpin = await admin('POST', '/recovery-points/unpin', { repository: repo, digest: points[0]!.digest });
     expect(unpin.status).toBe(403);
