@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../../src/storage/driver.js';
-import { Collector } from '../../src/retention/gc.js';
 import { sweepUploadData } from '../../src/retention/upload-data.js';
 import { assertNoPartialBlobs, errorCode, sha256, sha512, truncatedRequest, unreferencedParts } from '../http/client.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -172,63 +171,5 @@ describe.each([filesystemFactory(), s3Factory(), encryptedFactory(filesystemFact
     expect(await sessions(real)).toEqual([]);
     expect(await unreferencedParts(real)).toEqual([]);
     expect(await assertNoPartialBlobs(real)).toBeGreaterThan(1);
-  }, 60_000);
-});
-
-describe('monolithic uploads of the same blobs while the collector loops (filesystem)', () => {
-  const GRACE_MS = 300;
-  const SWEEP_DELAY_MS = 100;
-  let registry: TestRegistry;
-
-  beforeAll(async () => {
-    registry = await startTestRegistry({ env: { DRREG_GC_GRACE: `${GRACE_MS}ms`, DRREG_GC_SWEEPDELAY: `${SWEEP_DELAY_MS}ms` } });
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
-
-  it('answers 201 only for a blob it can serve whole, and leaves no index on a deleted part', async () => {
-    const pool = Array.from({ length: 40 }, () => randomBytes(16 * 1024 + Math.floor(Math.random() * 4096)));
-    const gc = () => new Collector(registry.registry, { graceMs: GRACE_MS, sweepDelayMs: SWEEP_DELAY_MS, retentionGraceMs: 0, deleteUntagged: false });
-    const until = Date.now() + 4000;
-    const failures: string[] = [];
-    let uploads = 0;
-    let runs = 0;
-    const swept = { blobs: 0, links: 0, rescued: 0 };
-    const collecting = (async () => {
-      for (let i = 0; i < 200 && Date.now() < until; i++) {
-        const report = await gc().run();
-        swept.blobs += report.blobsSwept;
-        swept.links += report.layerLinksRemoved;
-        swept.rescued += report.blobsRescued;
-        runs++;
-      }
-    })();
-    const client = async (n: number) => {
-      for (let i = 0; i < 200 && Date.now() < until; i++) {
-        const bytes = pool[Math.floor(Math.random() * pool.length)]!;
-        const repo = `race/r${Math.floor(Math.random() * 5)}`;
-        const digest = sha256(bytes);
-        const res = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytes });
-        const answer = await res.text();
-        uploads++;
-        if (res.status !== 201) {
-          failures.push(`upload ${res.status} ${answer}`);
-          continue;
-        }
-        // Within the grace of its link, a blob answered 201 is served whole.
-        const started = Date.now();
-        const got = await fetch(`${registry.url}/v2/${repo}/blobs/${digest}`);
-        const body = Buffer.from(await got.arrayBuffer());
-        if (Date.now() - started < GRACE_MS / 2 && (got.status !== 200 || !body.equals(bytes))) failures.push(`pull ${got.status} ${body.length}`);
-      }
-    };
-    await Promise.all([collecting, client(0), client(1), client(2)]);
-    expect(failures).toEqual([]);
-    expect(uploads).toBeGreaterThan(20);
-    expect(runs).toBeGreaterThan(2);
-    // The race was there: links aged out and blobs were collected while being uploaded again.
-    expect(swept.links + swept.blobs).toBeGreaterThan(0);
-    await assertNoPartialBlobs(registry.store);
   }, 60_000);
 });
