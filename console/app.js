@@ -35,9 +35,17 @@ function parseHash() {
   return { route, param };
 }
 
+/**
+ * A navigation moves the focus to the new view's heading once it is shown. A quiet render that
+ * starts meanwhile (a refresh, a resize) supersedes the navigation's render, so it must do that
+ * for it: on a slow machine the focus was otherwise left on the page's body.
+ */
+let focusOwed = false;
+
 /** Renders the current view. `quiet`: a refresh, so focus and scroll stay where they are. */
 async function render({ quiet = false } = {}) {
   clearTimeout(refreshTimer);
+  if (!quiet) focusOwed = true;
   if (!credentials()) return showLogin();
   showApp();
   const { route, param } = parseHash();
@@ -75,8 +83,7 @@ async function render({ quiet = false } = {}) {
     if (gen !== generation) return;
     const scroll = window.scrollY;
     replace(view, node);
-    if (quiet) window.scrollTo(0, scroll);
-    else view.querySelector('h1')?.focus();
+    takeFocus(view, scroll);
   } catch (err) {
     if (gen !== generation) return;
     if (err instanceof Unauthorized) {
@@ -89,10 +96,17 @@ async function render({ quiet = false } = {}) {
       h('p', { class: 'notice bad', role: 'alert' }, err instanceof ApiError ? `${err.message} (${err.code})` : String(err.message ?? err)),
       h('button', { type: 'button', onclick: () => render() }, 'Try again'),
     );
-    if (!quiet) view.querySelector('h1')?.focus();
+    takeFocus(view, window.scrollY);
   } finally {
     if (gen === generation) view.removeAttribute('aria-busy');
   }
+}
+
+/** After a view is shown: its heading takes the focus if a navigation asked for it, else the scroll stays. */
+function takeFocus(view, scroll) {
+  if (!focusOwed) return window.scrollTo(0, scroll);
+  focusOwed = false;
+  view.querySelector('h1')?.focus();
 }
 
 function showApp() {

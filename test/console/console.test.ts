@@ -260,6 +260,26 @@ describe('console in a browser', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('gives the focus to the new heading even when a re-render overtakes the navigation', async () => {
+    await page.goto(`${fx.origin}/console/#/systems`);
+    await page.waitForSelector('.systems-table');
+    // The system's answers arrive late (a slow machine), and meanwhile the window is resized,
+    // which re-renders quietly: that render supersedes the navigation's and must move the focus.
+    await page.route('**/admin/v1/**', async (route) => {
+      await new Promise((r) => setTimeout(r, 800));
+      await route.continue();
+    });
+    try {
+      await page.evaluate(() => (document.location.hash = `#/system/${encodeURIComponent('erp/db')}`));
+      await page.setViewportSize({ width: 1100, height: 900 });
+      await page.waitForSelector('.points-table', WAIT);
+      await expect.poll(() => page.evaluate(() => document.activeElement?.tagName), WAIT).toBe('H1');
+    } finally {
+      await page.unroute('**/admin/v1/**');
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
   it('can be used with the keyboard, and every field has a label', async () => {
     await page.goto(`${fx.origin}/console/#/systems`);
     await page.waitForSelector('.systems-table');
