@@ -145,8 +145,10 @@ export class Manifests {
     const link = await readJson<ManifestLink>(store, key);
     if (!link) throw manifestUnknown(reference.digest);
     await protection.assertManifestDeletable(repo, reference.digest);
-    if (link.subject) await protection.assertReferrerDeletable(repo, reference.digest, link.subject);
-    if (link.subject) await referrers.remove(repo, link.subject, reference.digest);
+    if (link.subject) {
+      await protection.assertReferrerDeletable(repo, reference.digest, link.subject);
+      await referrers.remove(repo, link.subject, reference.digest);
+    }
     // Marks the deletion as intended, so the collector does not relink the manifest for the
     // recovery points and pins that still name it.
     await writeJson(store, paths.deletedManifestKey(repo, reference.digest), { deletedAt: new Date().toISOString() });

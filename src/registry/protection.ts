@@ -5,9 +5,10 @@
 // - A manifest a tag points at cannot be deleted by digest (delete the tag first: the point stays
 //   in the tag's history, restorable).
 // - The lock (retention.lock): a recovery point younger than the lock cannot be deleted, pruned,
-//   unpinned or collected, whoever asks; nor can a manifest that refers to it (a signature, SBOM). The lock's history lives in the store, one object per
-//   value ever set (settings/lock/...), so every replica computes the same answer and a restart
-//   with a lower configured value cannot shorten it. docs/immutability.md explains the rules.
+//   unpinned or collected, whoever asks; nor can a manifest that refers to it (a signature, an
+//   SBOM). The lock's history lives in the store, one object per value ever set
+//   (settings/lock/...), so every replica computes the same answer and a restart with a lower
+//   configured value cannot shorten it. docs/immutability.md explains the rules.
 import { randomBytes } from 'node:crypto';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { ObjectStore } from '../storage/driver.js';

@@ -52,10 +52,15 @@ export class Uploads {
   ) {}
 
   async start(repo: string, options?: OpOptions): Promise<UploadState> {
+    const state = await this.newSession(repo, options);
+    this.hashes.set(state.id, { offset: 0, lastPartKey: undefined, hash: newHash('sha256') });
+    return state;
+  }
+
+  private async newSession(repo: string, options?: OpOptions): Promise<UploadState> {
     const now = new Date().toISOString();
     const state: UploadState = { id: randomUUID(), repo, offset: 0, parts: [], startedAt: now, updatedAt: now };
     await writeJson(this.store, paths.uploadStateKey(state.id), state, options);
-    this.hashes.set(state.id, { offset: 0, lastPartKey: undefined, hash: newHash('sha256') });
     return state;
   }
 
@@ -134,8 +139,7 @@ export class Uploads {
    */
   async putWhole(repo: string, digest: string, body: Readable | undefined, options: AppendOptions = {}): Promise<BlobIndex> {
     const { algorithm } = parseDigest(digest);
-    const state = await this.start(repo, options);
-    this.hashes.delete(state.id); // this session never takes a second chunk
+    const state = await this.newSession(repo, options); // no running hash: it never takes a second chunk
     let committing = false;
     try {
       const hash = newHash(algorithm);

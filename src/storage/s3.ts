@@ -163,7 +163,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     if (body instanceof Uint8Array && body.byteLength <= this.options.partSize) {
       options.signal?.throwIfAborted();
       const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      await this.call(key, () => bound(options.signal, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), options.signal)));
+      await this.call(key, () => retried(() => this.client.putObject(this.options.bucket, this.name(key), bytes, bytes.length), options.signal));
       return bytes.length;
     }
     // Larger arrays take the stream path: cut into parts like any body.
@@ -199,7 +199,7 @@ export class S3Store implements ObjectStore, PresignedReader {
     let source: AsyncIterable<Buffer>;
     const length = end === undefined ? 0 : end - start + 1; // 0: to the last byte
     try {
-      source = await bound(options.signal, () => retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal));
+      source = await retried(() => this.client.getPartialObject(this.options.bucket, this.name(key), start, length), options.signal);
     } catch (err) {
       // A range that starts at the end of the object is empty, as a file read there is; one with
       // an end past the object's is not a quietly short read.
@@ -213,7 +213,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo | undefined> {
     options.signal?.throwIfAborted();
     try {
-      const st = await bound(options.signal, () => retried(() => this.client.statObject(this.options.bucket, this.name(key)), options.signal));
+      const st = await retried(() => this.client.statObject(this.options.bucket, this.name(key)), options.signal);
       return { key, size: st.size, modified: st.lastModified };
     } catch (err) {
       const wrapped = this.storeError(err, key);
@@ -225,7 +225,7 @@ export class S3Store implements ObjectStore, PresignedReader {
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     options.signal?.throwIfAborted();
     try {
-      await bound(options.signal, () => retried(() => this.client.removeObject(this.options.bucket, this.name(key)), options.signal));
+      await retried(() => this.client.removeObject(this.options.bucket, this.name(key)), options.signal);
     } catch (err) {
       const wrapped = this.storeError(err, key);
       if (!(wrapped instanceof ObjectNotFoundError)) throw wrapped;
@@ -240,12 +240,10 @@ export class S3Store implements ObjectStore, PresignedReader {
     do {
       options.signal?.throwIfAborted();
       const page = await this.call(prefix, () =>
-        bound(options.signal, () =>
-          retried(
-            // start-after only matters on the first page; the continuation token carries it on.
-            () => this.client.listObjectsV2Query(bucket, this.name(prefix), token, '', 1000, token ? '' : startAfter),
-            options.signal,
-          ),
+        retried(
+          // start-after only matters on the first page; the continuation token carries it on.
+          () => this.client.listObjectsV2Query(bucket, this.name(prefix), token, '', 1000, token ? '' : startAfter),
+          options.signal,
         ),
       );
       for (const obj of page.objects) {
@@ -633,14 +631,15 @@ function withIdleTimeout(base: typeof http | typeof https, ms: number): { reques
 /**
  * Runs an idempotent store call (its request can be sent again as it was: a stat, a delete, a
  * list page, a PUT of bytes in memory, opening a read) and tries it again on a transient failure,
- * as S3 asks of its clients when it throttles. Calls that create state (starting or completing a
- * multipart upload) and a read that fails midway are not retried: the registry's client does.
+ * as S3 asks of its clients when it throttles, each try bound to `signal` (see callSignal). Calls
+ * that create state (starting or completing a multipart upload) and a read that fails midway are
+ * not retried: the registry's client does.
  */
 async function retried<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted(); // an aborted put must not be sent again and land after all
     try {
-      return await op();
+      return await bound(signal, op);
     } catch (err) {
       if (attempt >= ATTEMPTS || !isTransient(err) || signal?.aborted) throw err;
       const delay = BACKOFF_MS * 4 ** (attempt - 1) * (0.5 + Math.random()); // jitter: replicas do not retry in step
